@@ -1,0 +1,3 @@
+from dualwrite.cli.main import main
+
+main()

@@ -1,0 +1,45 @@
+"""The abort codes of onchain.md, by number, so every abort reads with its name."""
+
+from __future__ import annotations
+
+E_ALREADY_INITIALIZED = 0x1201
+E_PAGINATION_LIMIT = 0x1501
+E_HISTORY_MISSING = 0x1B01
+E_HISTORY_MISMATCH = 0x1B02
+E_HISTORY_NOT_AUTHORIZED = 0x1B04
+E_HISTORY_EXPECTED_MISSING = 0x1B05
+E_HISTORY_CONTROL_MISSING = 0x1B06
+E_HISTORY_IMPORT_HASH = 0x1B07
+E_HISTORY_ID_MISMATCH = 0x1B08
+E_HISTORY_NOT_LEGACY = 0x1B09
+E_HISTORY_SUMMARY_MISSING = 0x1B0A
+E_HISTORY_DECODE = 0x1B0B
+E_NOT_AUTHORIZED = 0x101  # lottery_support::history_bridge
+E_KEY_NOT_FOUND = 2  # vrf_hub::table
+
+LOTTERY_CODES: dict[int, str] = {
+    E_ALREADY_INITIALIZED: "E_ALREADY_INITIALIZED",
+    E_PAGINATION_LIMIT: "E_PAGINATION_LIMIT",
+    E_HISTORY_MISSING: "E_HISTORY_MISSING",
+    E_HISTORY_MISMATCH: "E_HISTORY_MISMATCH",
+    E_HISTORY_NOT_AUTHORIZED: "E_HISTORY_NOT_AUTHORIZED",
+    E_HISTORY_EXPECTED_MISSING: "E_HISTORY_EXPECTED_MISSING",
+    E_HISTORY_CONTROL_MISSING: "E_HISTORY_CONTROL_MISSING",
+    E_HISTORY_IMPORT_HASH: "E_HISTORY_IMPORT_HASH",
+    E_HISTORY_ID_MISMATCH: "E_HISTORY_ID_MISMATCH",
+    E_HISTORY_NOT_LEGACY: "E_HISTORY_NOT_LEGACY",
+    E_HISTORY_SUMMARY_MISSING: "E_HISTORY_SUMMARY_MISSING",
+    E_HISTORY_DECODE: "E_HISTORY_DECODE",
+}
+MODULE_CODES: dict[str, dict[int, str]] = {
+    "history_bridge": {E_NOT_AUTHORIZED: "E_NOT_AUTHORIZED"},
+    "table": {E_KEY_NOT_FOUND: "E_KEY_NOT_FOUND"},
+}
+
+
+def abort_name(code: int, module: str = "") -> str | None:
+    """Name an abort code; the module disambiguates the small codes."""
+    short = module.rsplit("::", 1)[-1]
+    if short in MODULE_CODES:
+        return MODULE_CODES[short].get(code)
+    return LOTTERY_CODES.get(code)

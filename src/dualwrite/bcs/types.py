@@ -1,0 +1,406 @@
+"""Move value types: each knows its BCS encoding, its Move JSON form and its Python form.
+
+A struct's layout is a list of ``(field name, MoveType)``; the codec, the pydantic
+models, the JSON rendering and the field diff are all driven from that one list.
+Decoding is strict (canonical BCS only) unless a reader is told to accept
+non-minimal ULEB128 lengths, as the on-chain ``import_legacy_summary_admin`` does.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+from dualwrite.errors import DecodeError, EncodeError, FieldError
+
+MAX_SEQUENCE_LENGTH = 2**31 - 1
+
+
+class Reader:
+    """A cursor over untrusted bytes; every read is bounds-checked before it happens."""
+
+    __slots__ = ("data", "pos", "lenient_uleb")
+
+    def __init__(self, data: bytes, pos: int = 0, *, lenient_uleb: bool = False) -> None:
+        self.data = data
+        self.pos = pos
+        self.lenient_uleb = lenient_uleb
+
+    def take(self, n: int, path: str, what: str) -> bytes:
+        end = self.pos + n
+        if end > len(self.data):
+            raise DecodeError(
+                f"truncated: {what} needs {n} byte(s), {len(self.data) - self.pos} left",
+                offset=self.pos,
+                path=path,
+            )
+        chunk = self.data[self.pos : end]
+        self.pos = end
+        return chunk
+
+    def uleb128(self, path: str) -> int:
+        """A sequence length: ULEB128, minimal unless lenient, at most 2^31-1."""
+        start = self.pos
+        data = self.data
+        value = 0
+        shift = 0
+        while True:
+            if self.pos >= len(data):
+                raise DecodeError("truncated: ULEB128 length runs past the end", offset=start, path=path)
+            byte = data[self.pos]
+            self.pos += 1
+            value |= (byte & 0x7F) << shift
+            if not byte & 0x80:
+                break
+            shift += 7
+            if shift > 63:
+                raise DecodeError("ULEB128 length longer than 10 bytes", offset=start, path=path)
+        if not self.lenient_uleb and byte == 0 and self.pos - start > 1:
+            raise DecodeError("non-minimal ULEB128 length (trailing zero group)", offset=start, path=path)
+        if value > MAX_SEQUENCE_LENGTH:
+            raise DecodeError(f"length {value} exceeds 2^31-1", offset=start, path=path)
+        return value
+
+    def length(self, path: str, elem_size: int = 1) -> int:
+        """A length prefix checked against the bytes that remain, before anything is allocated."""
+        start = self.pos
+        n = self.uleb128(path)
+        left = len(self.data) - self.pos
+        if n * elem_size > left:
+            raise DecodeError(
+                f"length {n} exceeds the {left} byte(s) left", offset=start, path=path
+            )
+        return n
+
+
+def encode_uleb128(n: int, out: bytearray) -> None:
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+
+
+class MoveType:
+    """Base of the Move value types. ``name`` is the Move spelling (``u64``, ``vector<u8>``)."""
+
+    name: str = "?"
+    #: struct format for fixed-width integers (little-endian), used by compiled struct codecs
+    fmt: str | None = None
+    #: minimum encoded size in bytes, to bound element counts before allocation
+    min_size: int = 1
+
+    def encode(self, value: Any, out: bytearray, path: str) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def decode(self, r: Reader, path: str) -> Any:  # pragma: no cover
+        raise NotImplementedError
+
+    def to_json(self, value: Any) -> Any:
+        return value
+
+    def from_json(self, obj: Any, path: str) -> Any:  # pragma: no cover
+        raise NotImplementedError
+
+    def check(self, value: Any, path: str) -> Any:
+        """Validate a Python value of this type (used by the models)."""
+        return value
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+class BoolType(MoveType):
+    name = "bool"
+    fmt = "B"  # packed as a byte in struct runs; the decoder checks 0/1
+    min_size = 1
+
+    def encode(self, value: Any, out: bytearray, path: str) -> None:
+        if not isinstance(value, bool):
+            raise EncodeError(f"expected a bool, got {type(value).__name__}", path=path)
+        out.append(1 if value else 0)
+
+    def decode(self, r: Reader, path: str) -> bool:
+        b = r.take(1, path, "bool")[0]
+        if b > 1:
+            raise DecodeError(f"invalid bool byte {b:#04x} (must be 0x00 or 0x01)", offset=r.pos - 1, path=path)
+        return b == 1
+
+    def from_json(self, obj: Any, path: str) -> bool:
+        if isinstance(obj, bool):
+            return obj
+        raise FieldError(f"expected true or false, got {obj!r}", path=path)
+
+    def check(self, value: Any, path: str) -> bool:
+        return self.from_json(value, path)
+
+
+class UIntType(MoveType):
+    def __init__(self, bits: int) -> None:
+        self.bits = bits
+        self.size = bits // 8
+        self.max = (1 << bits) - 1
+        self.name = f"u{bits}"
+        self.min_size = self.size
+        self.fmt = {8: "B", 16: "H", 32: "I", 64: "Q"}.get(bits)
+        #: Move JSON renders u64 and wider as decimal strings
+        self.json_as_string = bits >= 64
+
+    def check(self, value: Any, path: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise FieldError(f"expected an integer for {self.name}, got {type(value).__name__}", path=path)
+        if not 0 <= value <= self.max:
+            raise FieldError(f"{value} out of range for {self.name} (0..{self.max})", path=path)
+        return value
+
+    def encode(self, value: Any, out: bytearray, path: str) -> None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise EncodeError(f"expected an integer for {self.name}, got {type(value).__name__}", path=path)
+        if not 0 <= value <= self.max:
+            raise EncodeError(f"{value} out of range for {self.name} (0..{self.max})", path=path)
+        out += value.to_bytes(self.size, "little")
+
+    def decode(self, r: Reader, path: str) -> int:
+        return int.from_bytes(r.take(self.size, path, self.name), "little")
+
+    def to_json(self, value: int) -> Any:
+        return str(value) if self.json_as_string else value
+
+    def from_json(self, obj: Any, path: str) -> int:
+        if isinstance(obj, bool):
+            raise FieldError(f"expected {self.name}, got a boolean", path=path)
+        if isinstance(obj, int):
+            value = obj
+        elif isinstance(obj, str) and obj.isascii() and obj.isdigit():
+            value = int(obj)
+        else:
+            raise FieldError(f"expected {self.name} as an integer or a decimal string, got {obj!r}", path=path)
+        return self.check(value, path)
+
+
+def parse_hex(text: str, path: str) -> bytes:
+    """``0x``-prefixed (or bare) hex, any case; ``_`` and whitespace allowed between digits."""
+    s = "".join(text.split()).replace("_", "")
+    if s[:2] in ("0x", "0X"):
+        s = s[2:]
+    if len(s) % 2:
+        raise FieldError(f"odd number of hex digits ({len(s)})", path=path)
+    try:
+        return bytes.fromhex(s)
+    except ValueError:
+        bad = next((i for i, c in enumerate(s) if c not in "0123456789abcdefABCDEF"), 0)
+        raise FieldError(f"not hex: character {s[bad]!r} at position {bad}", path=path) from None
+
+
+class AddressType(MoveType):
+    name = "address"
+    min_size = 32
+
+    def check(self, value: Any, path: str) -> bytes:
+        if not isinstance(value, (bytes, bytearray)) or len(value) != 32:
+            raise FieldError("an address is 32 bytes", path=path)
+        return bytes(value)
+
+    def encode(self, value: Any, out: bytearray, path: str) -> None:
+        if not isinstance(value, (bytes, bytearray)) or len(value) != 32:
+            raise EncodeError("an address is 32 bytes", path=path)
+        out += value
+
+    def decode(self, r: Reader, path: str) -> bytes:
+        return r.take(32, path, "address")
+
+    def to_json(self, value: bytes) -> str:
+        return "0x" + value.hex()
+
+    def from_json(self, obj: Any, path: str) -> bytes:
+        if not isinstance(obj, str):
+            raise FieldError(f"expected an address string, got {obj!r}", path=path)
+        s = obj[2:] if obj[:2] in ("0x", "0X") else obj
+        if not 0 < len(s) <= 64:
+            raise FieldError(f"address {obj!r} is not 1..64 hex digits", path=path)
+        return parse_hex(s.rjust(64, "0"), path)
+
+
+class BytesType(MoveType):
+    """``vector<u8>``: Python ``bytes``, Move JSON ``"0x.."``."""
+
+    name = "vector<u8>"
+    min_size = 1
+
+    def check(self, value: Any, path: str) -> bytes:
+        if isinstance(value, (bytes, bytearray)):
+            if len(value) > MAX_SEQUENCE_LENGTH:
+                raise FieldError("longer than 2^31-1 bytes", path=path)
+            return bytes(value)
+        raise FieldError(f"expected bytes, got {type(value).__name__}", path=path)
+
+    def encode(self, value: Any, out: bytearray, path: str) -> None:
+        if not isinstance(value, (bytes, bytearray)):
+            raise EncodeError(f"expected bytes, got {type(value).__name__}", path=path)
+        n = len(value)
+        if n > MAX_SEQUENCE_LENGTH:
+            raise EncodeError("longer than 2^31-1 bytes", path=path)
+        encode_uleb128(n, out)
+        out += value
+
+    def decode(self, r: Reader, path: str) -> bytes:
+        n = r.length(path)
+        return r.take(n, path, "vector<u8>")
+
+    def to_json(self, value: bytes) -> str:
+        return "0x" + value.hex()
+
+    def from_json(self, obj: Any, path: str) -> bytes:
+        if isinstance(obj, str):
+            return parse_hex(obj, path)
+        if isinstance(obj, list):  # some renderers give vector<u8> as a list of numbers
+            out = bytearray()
+            for i, x in enumerate(obj):
+                if isinstance(x, bool) or not isinstance(x, int) or not 0 <= x <= 255:
+                    raise FieldError(f"byte {x!r} is not 0..255", path=f"{path}[{i}]")
+                out.append(x)
+            return bytes(out)
+        raise FieldError(f"expected 0x-hex bytes, got {obj!r}", path=path)
+
+
+class StringType(MoveType):
+    """``0x1::string::String``: a ``vector<u8>`` holding valid UTF-8."""
+
+    name = "0x1::string::String"
+    min_size = 1
+
+    def check(self, value: Any, path: str) -> str:
+        if not isinstance(value, str):
+            raise FieldError(f"expected a string, got {type(value).__name__}", path=path)
+        return value
+
+    def encode(self, value: Any, out: bytearray, path: str) -> None:
+        if not isinstance(value, str):
+            raise EncodeError(f"expected a string, got {type(value).__name__}", path=path)
+        try:
+            raw = value.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise EncodeError(f"not encodable as UTF-8 ({e.reason})", path=path) from None
+        encode_uleb128(len(raw), out)
+        out += raw
+
+    def decode(self, r: Reader, path: str) -> str:
+        n = r.length(path)
+        start = r.pos
+        raw = r.take(n, path, "string")
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise DecodeError(f"invalid UTF-8 in String ({e.reason})", offset=start + e.start, path=path) from None
+
+    def from_json(self, obj: Any, path: str) -> str:
+        return self.check(obj, path)
+
+
+class VectorType(MoveType):
+    def __init__(self, elem: MoveType) -> None:
+        self.elem = elem
+        self.name = f"vector<{elem.name}>"
+        self.min_size = 1
+
+    def check(self, value: Any, path: str) -> list:
+        if not isinstance(value, (list, tuple)):
+            raise FieldError(f"expected a list, got {type(value).__name__}", path=path)
+        return [self.elem.check(v, f"{path}[{i}]") for i, v in enumerate(value)]
+
+    def encode(self, value: Any, out: bytearray, path: str) -> None:
+        if not isinstance(value, (list, tuple)):
+            raise EncodeError(f"expected a list, got {type(value).__name__}", path=path)
+        encode_uleb128(len(value), out)
+        for i, v in enumerate(value):
+            self.elem.encode(v, out, f"{path}[{i}]")
+
+    def decode(self, r: Reader, path: str) -> list:
+        n = r.length(path, self.elem.min_size)
+        return [self.elem.decode(r, f"{path}[{i}]") for i in range(n)]
+
+    def to_json(self, value: list) -> list:
+        return [self.elem.to_json(v) for v in value]
+
+    def from_json(self, obj: Any, path: str) -> list:
+        if not isinstance(obj, list):
+            raise FieldError(f"expected a JSON array, got {obj!r}", path=path)
+        return [self.elem.from_json(v, f"{path}[{i}]") for i, v in enumerate(obj)]
+
+
+class OptionType(MoveType):
+    """``Option<T>``: Python ``None`` or the value; BCS a vector of 0 or 1; JSON ``{"vec": [...]}``."""
+
+    def __init__(self, elem: MoveType) -> None:
+        self.elem = elem
+        self.name = f"0x1::option::Option<{elem.name}>"
+        self.min_size = 1
+
+    def check(self, value: Any, path: str) -> Any:
+        return None if value is None else self.elem.check(value, path)
+
+    def encode(self, value: Any, out: bytearray, path: str) -> None:
+        if value is None:
+            out.append(0)
+        else:
+            out.append(1)
+            self.elem.encode(value, out, path)
+
+    def decode(self, r: Reader, path: str) -> Any:
+        start = r.pos
+        n = r.uleb128(path)
+        if n == 0:
+            return None
+        if n != 1:
+            raise DecodeError(f"Option with {n} elements (must be 0 or 1)", offset=start, path=path)
+        return self.elem.decode(r, path)
+
+    def to_json(self, value: Any) -> dict:
+        return {"vec": [] if value is None else [self.elem.to_json(value)]}
+
+    def from_json(self, obj: Any, path: str) -> Any:
+        if obj is None:
+            return None
+        if isinstance(obj, dict) and set(obj) == {"vec"} and isinstance(obj["vec"], list):
+            vec = obj["vec"]
+            if not vec:
+                return None
+            if len(vec) == 1:
+                return self.elem.from_json(vec[0], path)
+            raise FieldError(f"Option with {len(vec)} elements", path=path)
+        raise FieldError(f'expected an Option as {{"vec": [...]}} or null, got {obj!r}', path=path)
+
+
+BOOL = BoolType()
+U8 = UIntType(8)
+U16 = UIntType(16)
+U32 = UIntType(32)
+U64 = UIntType(64)
+U128 = UIntType(128)
+U256 = UIntType(256)
+ADDRESS = AddressType()
+BYTES = BytesType()
+STRING = StringType()
+
+_SCALARS: dict[str, MoveType] = {
+    t.name: t for t in (BOOL, U8, U16, U32, U64, U128, U256, ADDRESS, BYTES, STRING)
+}
+
+
+def parse_type(text: str) -> MoveType:
+    """Parse a Move type name (``u64``, ``vector<vector<u8>>``, ``0x1::option::Option<u64>``)."""
+    t = text.strip().replace(" ", "")
+    if t in _SCALARS:
+        return _SCALARS[t]
+    if t in ("String", "string::String", "0x1::string::String"):
+        return STRING
+    if t.startswith("vector<") and t.endswith(">"):
+        inner = parse_type(t[7:-1])
+        return BYTES if inner is U8 else VectorType(inner)
+    for prefix in ("Option<", "option::Option<", "0x1::option::Option<"):
+        if t.startswith(prefix) and t.endswith(">"):
+            return OptionType(parse_type(t[len(prefix) : -1]))
+    raise ValueError(f"unknown Move type {text!r}")
+
+
+def fixed_struct(types: list[MoveType]) -> struct.Struct:
+    return struct.Struct("<" + "".join(t.fmt for t in types))  # type: ignore[misc]

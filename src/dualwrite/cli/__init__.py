@@ -1,0 +1,1 @@
+"""The ``dualwrite`` command: thin click commands over the library."""

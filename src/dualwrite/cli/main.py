@@ -1,0 +1,71 @@
+"""Root of the ``dualwrite`` command: maps typed errors to one stderr line and an exit code."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from dualwrite.errors import DualwriteError, ExitCode
+
+INTERNAL_ERROR = 70
+
+
+class DualwriteGroup(click.Group):
+    """A group whose invocation turns library errors into the documented exit codes."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except DualwriteError as e:
+            click.echo(f"dualwrite: error: {e}", err=True)
+            raise click.exceptions.Exit(int(e.exit_code)) from None
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except KeyboardInterrupt:
+            click.echo("dualwrite: interrupted", err=True)
+            raise click.exceptions.Exit(130) from None
+        except Exception as e:  # a bug: say so in one line; the traceback only on request
+            if os.environ.get("DUALWRITE_DEBUG"):
+                raise
+            click.echo(
+                f"dualwrite: internal error: {type(e).__name__}: {e} (set DUALWRITE_DEBUG=1 for the traceback)",
+                err=True,
+            )
+            raise click.exceptions.Exit(INTERNAL_ERROR) from None
+
+
+@click.group(cls=DualwriteGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="dualwrite")
+def cli() -> None:
+    """Verify, gate and heal the dual-write migration of the Supra lottery archive.
+
+    Exit codes: 0 success; 1 a check found a mismatch or drift; 2 bad input or usage;
+    3 a backend failed or could not be reached; 4 the chain aborted the transaction.
+    """
+
+
+def _register() -> None:
+    from dualwrite.cli import codec_cmds
+
+    codec_cmds.register(cli)
+    for name in ("sim_cmds", "bridge_cmds", "audit_cmds"):
+        try:
+            module = __import__(f"dualwrite.cli.{name}", fromlist=["register"])
+        except ModuleNotFoundError as e:
+            if e.name != f"dualwrite.cli.{name}":
+                raise
+            continue
+        module.register(cli)
+
+
+_register()
+
+
+def main() -> None:
+    sys.exit(cli.main(prog_name="dualwrite"))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,141 @@
+"""Typed errors and the exit codes every command maps them to.
+
+The library raises these; the CLI turns each into one line on stderr and its
+documented exit code. Messages name *where* (file, field path, byte offset,
+argument) and *what*, so a person at 3 a.m. can act on them without a traceback.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    MISMATCH = 1  # a check found a mismatch or drift
+    BAD_INPUT = 2  # bad input or usage
+    BACKEND = 3  # a backend failed or could not be reached
+    ABORTED = 4  # the chain aborted the transaction
+
+
+class DualwriteError(Exception):
+    """Base of every error dualwrite raises on purpose."""
+
+    exit_code: ExitCode = ExitCode.BAD_INPUT
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InputError(DualwriteError):
+    """Bad input: a file, an argument or a value that cannot be used."""
+
+    exit_code = ExitCode.BAD_INPUT
+
+    def __init__(self, message: str, *, source: str | None = None) -> None:
+        super().__init__(message)
+        self.source = source
+
+    def with_source(self, source: str) -> "InputError":
+        """Name the file or argument the bad value came from (once)."""
+        if self.source is None:
+            self.source = source
+            if not self.message.startswith(source):
+                self.message = f"{source}: {self.message}"
+                self.args = (self.message,)
+        return self
+
+
+class DecodeError(InputError):
+    """BCS bytes that are not a canonical encoding of the expected type."""
+
+    def __init__(self, reason: str, *, offset: int, path: str) -> None:
+        super().__init__(f"{path} at byte offset {offset}: {reason}")
+        self.reason = reason
+        self.offset = offset
+        self.path = path
+
+
+class EncodeError(InputError):
+    """A value that cannot be encoded (out of range, wrong type)."""
+
+    def __init__(self, reason: str, *, path: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.reason = reason
+        self.path = path
+
+
+class FieldError(InputError):
+    """A JSON/model value that fails validation, with its field path."""
+
+    def __init__(self, reason: str, *, path: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.reason = reason
+        self.path = path
+
+
+class BackendError(DualwriteError):
+    """The backend (CLI, container engine, simulator store) failed or was unreachable."""
+
+    exit_code = ExitCode.BACKEND
+    transient = False
+
+
+class BackendUnavailable(BackendError):
+    """The thing to talk to is not there: no binary, no engine, no container, no image."""
+
+
+class BackendTimeout(BackendError):
+    transient = True
+
+
+class TransientBackendError(BackendError):
+    """A failure worth retrying (container not ready, engine busy)."""
+
+    transient = True
+
+
+class MoveAbort(DualwriteError):
+    """The chain aborted the transaction; nothing it did stays."""
+
+    exit_code = ExitCode.ABORTED
+
+    def __init__(self, code: int, *, module: str = "", name: str | None = None, detail: str = "") -> None:
+        from dualwrite.abort_codes import abort_name
+
+        self.code = code
+        self.module = module
+        self.name = name or abort_name(code, module)
+        label = f"{self.name} ({code:#x})" if self.name else f"{code:#x}"
+        where = f" in {module}" if module else ""
+        text = f"Move abort{where}: {label}"
+        if detail:
+            text += f": {detail}"
+        super().__init__(text)
+        self.detail = detail
+
+
+class TransactionFailed(DualwriteError):
+    """A submitted transaction whose status is not Success and no abort code is known."""
+
+    exit_code = ExitCode.ABORTED
+
+    def __init__(self, status: str, *, txn_hash: str | None = None, detail: str = "") -> None:
+        self.status = status
+        self.txn_hash = txn_hash
+        text = f"transaction status {status}"
+        if txn_hash:
+            text += f" (hash {txn_hash})"
+        if detail:
+            text += f": {detail}"
+        super().__init__(text)
+
+
+class MismatchFound(DualwriteError):
+    """A check ran and found a mismatch or drift (exit 1); the report says which."""
+
+    exit_code = ExitCode.MISMATCH

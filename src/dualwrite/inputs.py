@@ -1,0 +1,124 @@
+"""Reading summaries from whatever operators have at hand, with the form auto-detected.
+
+Accepted: a JSON summary object; a JSON array or JSON Lines of summaries; a view
+result envelope (``{"result": [summary]}`` / ``{"Result": [...]}``); binary ``.bcs``;
+hex text (``0x`` optional, whitespace and ``_`` allowed). ``-`` reads standard input.
+Every summary keeps a source label (``file.json[2]``, ``file.jsonl:5``) for messages.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dualwrite.bcs import parse_hex
+from dualwrite.errors import FieldError, InputError
+from dualwrite.structs import LotterySummary, MoveStruct
+
+HEX_CHARS = set("0123456789abcdefABCDEFxX_ \t\r\n")
+
+
+@dataclass(frozen=True)
+class SummaryInput:
+    source: str
+    summary: LotterySummary
+    form: str  # json | jsonl | envelope | bcs | hex
+
+
+def read_source(name: str) -> bytes:
+    if name == "-":
+        return sys.stdin.buffer.read()
+    try:
+        return Path(name).read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{name}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{name}: is a directory") from None
+    except OSError as e:
+        raise InputError(f"{name}: cannot read ({e.strerror})") from None
+
+
+def _from_json_value(obj: Any, label: str, form: str, model: type[MoveStruct]) -> list[tuple[str, MoveStruct, str]]:
+    if isinstance(obj, dict):
+        for key in ("result", "Result"):
+            if key in obj and len(obj) == 1:
+                res = obj[key]
+                items = res if isinstance(res, list) else [res]
+                flat: list[Any] = []
+                for it in items:
+                    flat.extend(it if isinstance(it, list) else [it])
+                return [
+                    (f"{label}[{i}]", model.from_move_json(o, f"{label}: {model.__name__}"), "envelope")
+                    for i, o in enumerate(flat)
+                ]
+        for key in ("message", "Error"):
+            if key in obj and len(obj) == 1:
+                raise InputError(f"{label}: an error envelope, not a summary: {obj[key]}")
+        return [(label, model.from_move_json(obj, f"{label}: {model.__name__}"), form)]
+    if isinstance(obj, list):
+        out = []
+        for i, o in enumerate(obj):
+            out.extend(_from_json_value(o, f"{label}[{i}]", form, model))
+        return out
+    raise InputError(f"{label}: expected a JSON object or array, got {type(obj).__name__}")
+
+
+def parse_struct_inputs(raw: bytes, name: str, model: type[MoveStruct]) -> list[tuple[str, MoveStruct, str]]:
+    """Decode every value of ``model`` in one file's bytes, detecting the form."""
+    try:
+        return _parse(raw, name, model)
+    except InputError as e:
+        raise e.with_source(name) from None
+
+
+def _parse(raw: bytes, name: str, model: type[MoveStruct]) -> list[tuple[str, MoveStruct, str]]:
+    if name.endswith(".bcs"):
+        return [(name, model.from_bcs(raw), "bcs")]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return [(name, model.from_bcs(raw), "bcs")]
+    stripped = text.strip()
+    if not stripped:
+        raise InputError(f"{name}: empty input")
+    if stripped[0] in "{[":
+        try:
+            obj = json.loads(stripped)
+        except json.JSONDecodeError as first:
+            lines = [(i + 1, ln) for i, ln in enumerate(text.splitlines()) if ln.strip()]
+            if len(lines) < 2:
+                raise InputError(f"{name}: invalid JSON at line {first.lineno} column {first.colno}: {first.msg}") from None
+            out = []
+            for lineno, line in lines:
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise InputError(f"{name}:{lineno}: invalid JSON Lines record at column {e.colno}: {e.msg}") from None
+                out.extend(_from_json_value(obj, f"{name}:{lineno}", "jsonl", model))
+            return out
+        return _from_json_value(obj, name, "json", model)
+    if set(stripped) <= HEX_CHARS:
+        try:
+            data = parse_hex(stripped, name)
+        except FieldError as e:
+            raise InputError(f"{name}: {e.reason}") from None
+        return [(name, model.from_bcs(data), "hex")]
+    if any(ch in text for ch in "\x00\x01\x02\x03\x04\x05\x06\x07\x08"):
+        return [(name, model.from_bcs(raw), "bcs")]
+    bad = next(i for i, c in enumerate(stripped) if c not in HEX_CHARS)
+    raise InputError(
+        f"{name}: not a summary in any accepted form (JSON, JSON Lines, view envelope, .bcs, hex): "
+        f"unexpected character {stripped[bad]!r} at position {bad}"
+    )
+
+
+def load_summaries(names: list[str]) -> list[SummaryInput]:
+    """All summaries of all named inputs, in order; the first bad input raises, naming itself."""
+    out: list[SummaryInput] = []
+    for name in names:
+        items = parse_struct_inputs(read_source(name), name, LotterySummary)
+        out.extend(SummaryInput(src, s, form) for src, s, form in items)  # type: ignore[arg-type]
+    return out
