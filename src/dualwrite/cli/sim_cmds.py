@@ -1,0 +1,201 @@
+"""``dualwrite sim ...``: drive what the embedded chain does on its own, and inspect it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from dualwrite.cli.render import emit_json, shorten_hex, table
+from dualwrite.errors import InputError, MoveAbort, TransactionFailed
+from dualwrite.inputs import load_summaries
+
+STATE_HELP = "Simulator state file (default: $DUALWRITE_STATE, else $SUPRA_HOME/dualwrite-sim.sqlite, else ~/.local/share/dualwrite/sim.sqlite)."
+
+
+def state_option(f):
+    return click.option("--state", type=click.Path(dir_okay=False, path_type=Path), envvar="DUALWRITE_STATE",
+                        help=STATE_HELP)(f)
+
+
+def open_chain(state: Path | None):
+    from dualwrite.sim.chain import Chain
+
+    return Chain(state, lottery_multi=os.environ.get("DUALWRITE_SIM_LOTTERY_MULTI_ADDRESS") or None,
+                 lottery=os.environ.get("DUALWRITE_SIM_LOTTERY_ADDRESS") or None)
+
+
+@click.group("sim")
+def sim_group() -> None:
+    """The embedded simulator of legacy_bridge, history and history_bridge."""
+
+
+@sim_group.command("info")
+@state_option
+@click.option("--json", "as_json", is_flag=True)
+def sim_info(state: Path | None, as_json: bool) -> None:
+    """State path, module addresses and the profiles' accounts."""
+    chain = open_chain(state)
+    info = chain.info()
+    if as_json:
+        emit_json(info)
+        return
+    click.echo(f"state    {info['state']} (version {info['version']})")
+    for k, v in info["modules"].items():
+        click.echo(f"{k:<15}{v}")
+    click.echo(table(["profile", "account"], info["profiles"].items()))
+
+
+@sim_group.command("init")
+@state_option
+@click.option("--dual-write/--no-dual-write", default=False, help="Also legacy_bridge::init_dual_write.")
+@click.option("--abort-on-mismatch/--no-abort-on-mismatch", default=True, show_default=True)
+@click.option("--abort-on-missing/--no-abort-on-missing", default=False, show_default=True)
+@click.option("--mirror/--no-mirror", default=False, help="Also enable_legacy_mirror.")
+@click.option("--json", "as_json", is_flag=True)
+def sim_init(state, dual_write, abort_on_mismatch, abort_on_missing, mirror, as_json) -> None:
+    """history::init_history and history_bridge::init_bridge (skipping what already exists)."""
+    from dualwrite.sim.chain import Chain
+
+    chain: Chain = open_chain(state)
+    steps = [("lottery_multi", "history::init_history", []), ("lottery", "history_bridge::init_bridge", [])]
+    if dual_write:
+        steps.append(("lottery_multi", "legacy_bridge::init_dual_write",
+                      [f"bool:{str(abort_on_mismatch).lower()}", f"bool:{str(abort_on_missing).lower()}"]))
+    if mirror:
+        steps.append(("lottery_multi", "legacy_bridge::enable_legacy_mirror", []))
+    done = []
+    for profile, fn, args in steps:
+        try:
+            txn = chain.run(f"{profile}::{fn}", args, profile=profile)
+            done.append({"function": fn, "result": "ok", "version": txn["block_height"]})
+        except MoveAbort as e:
+            if e.name != "E_ALREADY_INITIALIZED":
+                raise
+            done.append({"function": fn, "result": "already initialised"})
+    if as_json:
+        emit_json({"state": str(chain.path), "steps": done})
+        return
+    click.echo(f"backend sim, state {chain.path}")
+    for d in done:
+        click.echo(f"  {d['function']:<36} {d['result']}")
+
+
+@sim_group.command("finalize")
+@state_option
+@click.argument("files", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True)
+def sim_finalize(state, files, as_json) -> None:
+    """history::record_summary for each summary, each its own transaction (as finalisation does)."""
+    chain = open_chain(state)
+    items = load_summaries(list(files))
+    results = []
+    for item in items:
+        try:
+            txn = chain.finalize(item.summary)
+            results.append({"lottery_id": item.summary.id, "source": item.source, "status": "finalized",
+                            "version": txn["block_height"], "transaction_hash": txn["hash"],
+                            "events": [e["type"].rsplit("::", 2)[-1] for e in txn["output"]["Move"]["events"]]})
+        except MoveAbort as e:
+            results.append({"lottery_id": item.summary.id, "source": item.source, "status": "aborted",
+                            "abort_code": e.code, "abort_name": e.name, "module": e.module, "message": str(e)})
+    if as_json:
+        emit_json(results)
+    else:
+        click.echo(f"backend sim, state {chain.path}")
+        for r in results:
+            if r["status"] == "finalized":
+                click.echo(f"  lottery {r['lottery_id']}: finalized at version {r['version']} ({', '.join(r['events'])})")
+            else:
+                click.echo(f"  lottery {r['lottery_id']}: ABORTED {r['abort_name']} ({r['abort_code']:#x}) in {r['module']}")
+    aborted = [r for r in results if r["status"] == "aborted"]
+    if aborted:
+        raise click.exceptions.Exit(4)
+
+
+@sim_group.command("tamper")
+@state_option
+@click.argument("lottery_id", type=click.IntRange(0, 2**64 - 1))
+@click.option("--bytes", "new_bytes", metavar="HEX", help="Replace summary_bcs with these bytes.")
+@click.option("--set", "assignments", multiple=True, metavar="FIELD=VALUE",
+              help="Change a summary field (decode, change, re-encode). Repeatable.")
+@click.option("--non-canonical", is_flag=True, help="Re-encode the same fields with a non-minimal ULEB128 length.")
+@click.option("--finalized-at", type=click.IntRange(0, 2**64 - 1), help="Change LegacySummary.finalized_at.")
+@click.option("--fix-hash/--keep-hash", default=False, show_default=True,
+              help="Recompute archive_hash over the new bytes, or keep the old one.")
+@click.option("--delete", is_flag=True, help="Delete the legacy copy.")
+@click.option("--json", "as_json", is_flag=True)
+def sim_tamper(state, lottery_id, new_bytes, assignments, non_canonical, finalized_at, fix_hash, delete, as_json) -> None:
+    """Corrupt the legacy copy of LOTTERY_ID behind the chain's back, for drills."""
+    from dualwrite.sim.tamper import tamper
+
+    chain = open_chain(state)
+    result = tamper(chain, lottery_id, new_bytes=new_bytes, assignments=list(assignments), non_canonical=non_canonical,
+                    finalized_at=finalized_at, fix_hash=fix_hash, delete=delete)
+    if as_json:
+        emit_json(result)
+    else:
+        click.echo(f"backend sim, state {chain.path}: lottery {lottery_id} legacy copy {result['action']}")
+        if result.get("archive_hash"):
+            click.echo(f"  archive_hash {result['archive_hash']}  summary_bcs {shorten_hex(result['summary_bcs'])}")
+
+
+@sim_group.command("events")
+@state_option
+@click.option("--type", "type_name", help="Event struct name, e.g. ArchiveDualWriteCompletedEvent.")
+@click.option("--lottery", "lottery_id", type=click.IntRange(0, 2**64 - 1))
+@click.option("--limit", type=click.IntRange(1), help="Only the last N.")
+@click.option("--json", "as_json", is_flag=True)
+def sim_events(state, type_name, lottery_id, limit, as_json) -> None:
+    """The event log, oldest first."""
+    chain = open_chain(state)
+    events = chain.events(type_name, lottery_id, limit)
+    if as_json:
+        emit_json(events)
+        return
+    click.echo(table(
+        ["version", "seq", "event", "lottery", "data"],
+        [(e["version"], e["sequence_number"], e["type"].rsplit("::", 1)[-1],
+          e["data"].get("lottery_id", e["data"].get("id", "")),
+          " ".join(f"{k}={shorten_hex(v, 6) if isinstance(v, str) and v.startswith('0x') else v}"
+                   for k, v in e["data"].items() if k not in ("lottery_id", "id", "event_version")))
+         for e in events]))
+
+
+@sim_group.command("reset")
+@state_option
+@click.option("--yes", is_flag=True, help="Do not ask.")
+def sim_reset(state, yes) -> None:
+    """Delete the simulator state (every summary, expectation and event)."""
+    from dualwrite.sim.store import default_state_path
+
+    path = Path(state) if state else default_state_path()
+    if not yes and not click.confirm(f"Delete simulator state {path}?", default=False):
+        raise InputError("reset not confirmed (pass --yes)")
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+    click.echo(f"removed {path}")
+
+
+@sim_group.group("image")
+def image_group() -> None:
+    """The container image of dualwrite-supra (for the docker and podman backends)."""
+
+
+@image_group.command("build")
+@click.option("--engine", type=click.Choice(["podman", "docker"]), default="podman", show_default=True)
+@click.option("--tag", default="localhost/dualwrite-supra:latest", show_default=True)
+def image_build(engine, tag) -> None:
+    """Build the image from this machine's Python and dualwrite (no registry needed)."""
+    from dualwrite.sim import image
+
+    image_id = image.build_image(engine, tag)
+    click.echo(f"built {tag} ({image_id}) with {engine}: /supra/supra is dualwrite-supra")
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(sim_group)
+
+
+__all__ = ["register", "state_option", "open_chain", "TransactionFailed"]

@@ -1,0 +1,361 @@
+"""The embedded chain: the three modules' ABI, transactions, views, and the drills the chain does on its own.
+
+``Chain.run`` and ``Chain.view`` take Supra-CLI arguments (``u64:5``, ``hex:ab..``) and
+return what the Supra CLI prints (transaction JSON, view result values), so the
+in-process backend and ``dualwrite-supra`` share one code path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from dualwrite.bcs import BOOL, BYTES, U8, U64, MoveType, OptionType, VectorType, parse_hex
+from dualwrite.bcs.struct import StructType
+from dualwrite.bcs.types import AddressType, BoolType, BytesType, StringType, UIntType
+from dualwrite.errors import DecodeError, FieldError, InputError, MoveAbort, TransactionFailed
+from dualwrite.sim import modules as M
+from dualwrite.sim.accounts import Addresses, normalize_address
+from dualwrite.sim.store import Store, default_state_path, u64_from_sql, u64_to_sql
+from dualwrite.structs import DualWriteStatus, LegacySummary, LotterySummary
+
+
+class CliError(InputError):
+    """What the real CLI reports as ``Error: ...`` before anything reaches the chain."""
+
+
+@dataclass(frozen=True)
+class Function:
+    module: str
+    name: str
+    params: list[MoveType]
+    impl: Callable[..., Any]
+    returns: MoveType | None = None  # views only
+
+    @property
+    def is_view(self) -> bool:
+        return self.returns is not None
+
+
+LS = StructType(LotterySummary)
+ENTRY: list[Function] = [
+    Function("legacy_bridge", "init_dual_write", [BOOL, BOOL], M.init_dual_write),
+    Function("legacy_bridge", "update_flags", [BOOL, BOOL, BOOL], M.update_flags),
+    Function("legacy_bridge", "set_expected_hash", [U64, BYTES], M.set_expected_hash),
+    Function("legacy_bridge", "clear_expected_hash", [U64], M.clear_expected_hash),
+    Function("legacy_bridge", "enable_legacy_mirror", [], M.enable_legacy_mirror),
+    Function("legacy_bridge", "disable_legacy_mirror", [], M.disable_legacy_mirror),
+    Function("history", "init_history", [], M.init_history),
+    Function("history", "import_legacy_summary_admin", [U64, BYTES, BYTES], M.import_legacy_summary_admin),
+    Function("history", "mirror_summary_admin", [U64], M.mirror_summary_admin),
+    Function("history", "rollback_legacy_summary_admin", [U64], M.rollback_legacy_summary_admin),
+    Function("history", "update_legacy_classification_admin", [U64, U8, U64], M.update_legacy_classification_admin),
+    Function("history_bridge", "init_bridge", [], M.init_bridge),
+]
+VIEW: list[Function] = [
+    Function("legacy_bridge", "dual_write_status", [U64], M.dual_write_status, StructType(DualWriteStatus)),
+    Function("legacy_bridge", "dual_write_flags", [], M.dual_write_flags, StructType(DualWriteStatus)),
+    Function("legacy_bridge", "pending_expected_hashes", [], M.pending_expected_hashes, VectorType(U64)),
+    Function("legacy_bridge", "has_expected_hash", [U64], M.has_expected_hash, BOOL),
+    Function("legacy_bridge", "is_enabled", [], M.is_enabled, BOOL),
+    Function("legacy_bridge", "is_mirror_enabled", [], M.is_mirror_enabled, BOOL),
+    Function("history", "get_summary", [U64], M.get_summary, LS),
+    Function("history", "list_finalized", [U64, U64], M.list_finalized, VectorType(U64)),
+    Function("history", "is_legacy_summary", [U64], M.is_legacy_summary, BOOL),
+    Function("history_bridge", "get_summary", [U64], M.bridge_get_summary, OptionType(StructType(LegacySummary))),
+    Function("history_bridge", "is_initialized", [], M.bridge_initialized, BOOL),
+]
+FUNCTIONS: dict[tuple[str, str], Function] = {(f.module, f.name): f for f in ENTRY + VIEW}
+MODULE_HOME = {"legacy_bridge": "lottery_multi", "history": "lottery_multi", "history_bridge": "lottery"}
+INTERNAL = {("history", "record_summary"), ("history", "store_summary"),
+            ("legacy_bridge", "notify_summary_written"), ("legacy_bridge", "mirror_summary_to_legacy"),
+            ("history_bridge", "record_summary")}
+
+CLI_ARG_TYPES = ("address", "bool", "hex", "string", "u8", "u16", "u32", "u64", "u128", "u256", "raw")
+
+
+def parse_cli_arg(text: str, param: MoveType, index: int) -> Any:
+    """One ``--args TYPE:VALUE`` against the function's parameter type, as the CLI and VM would take it."""
+    where = f"argument {index + 1} ({text!r})"
+    kind, sep, value = text.partition(":")
+    if not sep or kind not in CLI_ARG_TYPES:
+        raise CliError(f"Invalid arguments: {where}: expected TYPE:VALUE with TYPE one of {', '.join(CLI_ARG_TYPES)}")
+    try:
+        if kind == "raw":
+            from dualwrite.bcs import Reader
+
+            data = parse_hex(value, where)
+            r = Reader(data)
+            out = param.decode(r, where)
+            if r.pos != len(data):
+                raise CliError(f"Invalid arguments: {where}: trailing bytes in raw value")
+            return out
+        is_vec = value.startswith("[")
+        if is_vec:
+            items = json.loads(value)
+            if not isinstance(items, list):
+                raise ValueError("not a JSON array")
+            if kind == "u8" and isinstance(param, BytesType):
+                return bytes(_scalar("u8", str(v), U8, where) for v in items)
+            if not isinstance(param, VectorType):
+                raise CliError(f"Invalid arguments: {where}: a vector given for parameter of type {param.name}")
+            return [_scalar(kind, v if isinstance(v, str) else json.dumps(v), param.elem, where) for v in items]
+        return _scalar(kind, value, param, where)
+    except (FieldError, DecodeError) as e:
+        raise CliError(f"Invalid arguments: {where}: {e}") from None
+    except (ValueError, json.JSONDecodeError) as e:
+        raise CliError(f"Invalid arguments: {where}: {e}") from None
+
+
+def _scalar(kind: str, value: str, param: MoveType, where: str) -> Any:
+    def mismatch() -> CliError:
+        return CliError(f"Invalid arguments: {where}: a {kind} value for a parameter of type {param.name}")
+
+    if kind == "bool":
+        if not isinstance(param, BoolType):
+            raise mismatch()
+        if value not in ("true", "false"):
+            raise CliError(f"Invalid arguments: {where}: bool must be true or false")
+        return value == "true"
+    if kind.startswith("u"):
+        if not isinstance(param, UIntType) or param.name != kind:
+            raise mismatch()
+        if not value.isascii() or not value.isdigit():
+            raise CliError(f"Invalid arguments: {where}: {value!r} is not a decimal {kind}")
+        n = int(value)
+        if n > param.max:
+            raise CliError(f"Invalid arguments: {where}: {n} does not fit in {kind}")
+        return n
+    if kind == "hex":
+        if not isinstance(param, BytesType):
+            raise mismatch()
+        return parse_hex(value, where)
+    if kind == "string":
+        if isinstance(param, StringType):
+            return value
+        if isinstance(param, BytesType):
+            return value.encode("utf-8")
+        raise mismatch()
+    if kind == "address":
+        if not isinstance(param, AddressType):
+            raise mismatch()
+        return bytes.fromhex(normalize_address(value, where)[2:])
+    raise mismatch()  # pragma: no cover
+
+
+def txn_hash(*parts: Any) -> str:
+    return "0x" + hashlib.sha3_256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class Chain:
+    """One embedded chain, persisted in one SQLite file."""
+
+    def __init__(self, state: Path | str | None = None, *, lottery_multi: str | None = None,
+                 lottery: str | None = None) -> None:
+        self.store = Store(state or default_state_path())
+        self.addresses = self._addresses(lottery_multi, lottery)
+
+    def _addresses(self, lottery_multi: str | None, lottery: str | None) -> Addresses:
+        """Module addresses are fixed when a state file is created; later openers must agree."""
+        with self.store.write():
+            stored_lm = self.store.meta_get("addr.lottery_multi")
+            stored_l = self.store.meta_get("addr.lottery")
+            want = Addresses(
+                normalize_address(lottery_multi, "--lottery-multi-address") if lottery_multi else (stored_lm or Addresses().lottery_multi),
+                normalize_address(lottery, "--lottery-address") if lottery else (stored_l or Addresses().lottery),
+            )
+            if stored_lm is None:
+                self.store.meta_set("addr.lottery_multi", want.lottery_multi)
+                self.store.meta_set("addr.lottery", want.lottery)
+            elif (stored_lm, stored_l) != (want.lottery_multi, want.lottery):
+                raise InputError(
+                    f"simulator state {self.store.path} was created with lottery_multi={stored_lm} "
+                    f"lottery={stored_l}; reset it to use other module addresses"
+                )
+        return want
+
+    @property
+    def path(self) -> Path:
+        return self.store.path
+
+    def close(self) -> None:
+        self.store.close()
+
+    # -- function ids ----------------------------------------------------------------------------
+
+    def resolve(self, function_id: str) -> Function:
+        parts = function_id.split("::")
+        if len(parts) != 3 or not all(parts):
+            raise CliError(f"Invalid function id {function_id!r}: expected ADDRESS::module::function")
+        addr = self.addresses.resolve(parts[0], "--function-id")
+        module, name = parts[1], parts[2]
+        home = MODULE_HOME.get(module)
+        if home is None or addr != getattr(self.addresses, home):
+            raise CliError(f"Module {addr}::{module} not found (LINKER_ERROR)")
+        fn = FUNCTIONS.get((module, name))
+        if fn is None:
+            if (module, name) in INTERNAL:
+                raise CliError(f"Function {addr}::{module}::{name} is not an entry or view function")
+            raise CliError(f"Function {addr}::{module}::{name} not found (FUNCTION_RESOLUTION_FAILURE)")
+        return fn
+
+    def _args(self, fn: Function, args: list[str], type_args: list[str]) -> list[Any]:
+        if type_args:
+            raise CliError(f"Invalid arguments: {fn.module}::{fn.name} takes no type arguments, got {len(type_args)}")
+        if len(args) != len(fn.params):
+            raise CliError(
+                f"Invalid arguments: {fn.module}::{fn.name} takes {len(fn.params)} argument(s) "
+                f"({', '.join(p.name for p in fn.params) or 'none'}), got {len(args)} (NUMBER_OF_ARGUMENTS_MISMATCH)"
+            )
+        return [parse_cli_arg(a, p, i) for i, (a, p) in enumerate(zip(args, fn.params))]
+
+    def _txn(self, sender: str | None) -> M.Txn:
+        return M.Txn(self.store, self.addresses.lottery_multi, self.addresses.lottery, sender)
+
+    # -- transactions ---------------------------------------------------------------------------------
+
+    def run(self, function_id: str, args: list[str] = (), *, profile: str = "default",
+            type_args: list[str] = (), max_gas: int | None = None, gas_unit_price: int | None = None) -> dict[str, Any]:
+        """Execute an entry function as ``profile``; the Supra CLI's transaction JSON, or MoveAbort."""
+        fn = self.resolve(function_id)
+        if fn.is_view:
+            raise CliError(f"Function {fn.module}::{fn.name} is a view function, not an entry function")
+        values = self._args(fn, list(args), list(type_args))
+        sender = self.addresses.account(profile)
+        payload = {
+            "function": f"{getattr(self.addresses, MODULE_HOME[fn.module])}::{fn.module}::{fn.name}",
+            "type_arguments": [],
+            "arguments": [p.to_json(v) for p, v in zip(fn.params, values)],
+        }
+        return self._execute(sender, payload, lambda t: fn.impl(t, *values), max_gas, gas_unit_price)
+
+    def _execute(self, sender: str, payload: dict[str, Any], body: Callable[[M.Txn], None],
+                 max_gas: int | None = None, gas_unit_price: int | None = None) -> dict[str, Any]:
+        with self.store.write():
+            t = self._txn(sender)
+            body(t)
+            gas_used = 5 + 3 * len(t.events)
+            if max_gas is not None and gas_used > max_gas:
+                # out of gas: the chain keeps the transaction as failed; nothing it wrote stays
+                raise OutOfGas(self._txn_json(sender, payload, [], gas_used, None, "OUT_OF_GAS", "Fail",
+                                               max_gas, gas_unit_price))
+            version = int(self.store.meta_get("version") or 0) + 1
+            self.store.meta_set("version", str(version))
+            h = txn_hash(version, sender, payload)
+            events = []
+            for account, module, event in t.events:
+                etype, data = M.event_json(account, module, event)
+                handle = f"{account}::{module}::{type(event).__name__}"
+                (seq,) = self.store.conn.execute(
+                    "SELECT COALESCE(MAX(seq), -1) + 1 FROM events WHERE handle=?", (handle,)).fetchone()
+                lottery = data.get("lottery_id", data.get("id"))
+                self.store.conn.execute(
+                    "INSERT INTO events (version, txn_hash, handle, seq, type, data, lottery_id) VALUES (?,?,?,?,?,?,?)",
+                    (version, h, handle, seq, etype, json.dumps(data), None if lottery is None else u64_to_sql(int(lottery))))
+                events.append({"guid": {"creation_number": "0", "account_address": account},
+                               "sequence_number": str(seq), "type": etype, "data": data})
+            self.store.conn.execute(
+                "INSERT INTO transactions VALUES (?,?,?,?,?,?,?)",
+                (version, h, sender, payload["function"], json.dumps(payload["arguments"]), gas_used,
+                 int(time.time() * 1e6)))
+        return self._txn_json(sender, payload, events, gas_used, h, "Executed successfully", "Success",
+                              max_gas, gas_unit_price, version)
+
+    def _txn_json(self, sender: str, payload: dict, events: list, gas_used: int, h: str | None, vm_status: str,
+                  status: str, max_gas: int | None, gas_unit_price: int | None, version: int | None = None) -> dict:
+        return {
+            "hash": h or txn_hash("failed", sender, payload, time.time()),
+            "header": {"sender": sender, "sequence_number": version or 0, "max_gas_amount": max_gas or 500000,
+                       "gas_unit_price": gas_unit_price or 100, "expiration_timestamp_secs": int(time.time()) + 300,
+                       "chain_id": 255},
+            "payload": {"Move": payload},
+            "output": {"Move": {"gas_used": gas_used, "events": events, "vm_status": vm_status}},
+            "status": status,
+            "block_height": version,
+        }
+
+    def view(self, function_id: str, args: list[str] = (), *, type_args: list[str] = ()) -> list[Any]:
+        """Call a view function; the ``result`` array in Move JSON, or MoveAbort."""
+        fn = self.resolve(function_id)
+        if not fn.is_view:
+            raise CliError(f"Function {fn.module}::{fn.name} is not a view function")
+        values = self._args(fn, list(args), list(type_args))
+        with self.store.read():
+            out = fn.impl(self._txn(None), *values)
+        return [fn.returns.to_json(out)]  # type: ignore[union-attr]
+
+    # -- what the chain does on its own (lottery finalisation) and drills ------------------------------
+
+    def finalize(self, summary: LotterySummary) -> dict[str, Any]:
+        """``history::record_summary`` for one summary, as finalisation does: its own transaction."""
+        payload = {"function": f"{self.addresses.lottery_multi}::history::record_summary",
+                   "type_arguments": [], "arguments": [str(summary.id), summary.to_move_json()]}
+        return self._execute(self.addresses.lottery_multi, payload,
+                             lambda t: M.record_summary(t, summary.id, summary))
+
+    def legacy_raw(self, lottery_id: int) -> LegacySummary | None:
+        with self.store.read():
+            return M.bridge_get_summary(self._txn(None), lottery_id)
+
+    def write_legacy_raw(self, lottery_id: int, value: LegacySummary | None) -> None:
+        """Drills only: overwrite or delete a legacy copy behind the chain's back (no event, no version)."""
+        with self.store.write():
+            if value is None:
+                self.store.conn.execute("DELETE FROM legacy WHERE lottery_id=?", (u64_to_sql(lottery_id),))
+            else:
+                self.store.conn.execute(
+                    "INSERT INTO legacy VALUES (?, ?) ON CONFLICT(lottery_id) DO UPDATE SET value=excluded.value",
+                    (u64_to_sql(lottery_id), value.to_bcs()))
+
+    def events(self, type_name: str | None = None, lottery_id: int | None = None,
+               limit: int | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT version, txn_hash, seq, type, data FROM events"
+        where, params = [], []
+        if type_name:
+            where.append("(type = ? OR type LIKE ?)")
+            params += [type_name, f"%::{type_name}"]
+        if lottery_id is not None:
+            where.append("lottery_id = ?")
+            params.append(u64_to_sql(lottery_id))
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id"
+        if limit:
+            sql = f"SELECT * FROM ({sql.replace('ORDER BY id', 'ORDER BY id DESC')} LIMIT {int(limit)}) ORDER BY version"
+        rows = self.store.conn.execute(sql, params).fetchall()
+        return [{"version": v, "transaction_hash": h, "sequence_number": str(seq), "type": ty, "data": json.loads(d)}
+                for v, h, seq, ty, d in rows]
+
+    def version(self) -> int:
+        return int(self.store.meta_get("version") or 0)
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "state": str(self.store.path),
+            "version": self.version(),
+            "modules": {
+                "lottery_multi": self.addresses.lottery_multi,
+                "lottery": self.addresses.lottery,
+                "legacy_bridge": f"{self.addresses.lottery_multi}::legacy_bridge",
+                "history": f"{self.addresses.lottery_multi}::history",
+                "history_bridge": f"{self.addresses.lottery}::history_bridge",
+            },
+            "profiles": self.addresses.profiles(),
+        }
+
+
+class OutOfGas(TransactionFailed):
+    """A transaction that ran out of gas: kept by the chain as failed, with nothing it wrote.
+
+    Carries the transaction JSON so ``dualwrite-supra`` prints it as the node would.
+    """
+
+    def __init__(self, txn: dict[str, Any]) -> None:
+        super().__init__("Fail", txn_hash=txn["hash"], detail="OUT_OF_GAS")
+        self.txn = txn
+
+__all__ = ["Chain", "CliError", "OutOfGas", "FUNCTIONS", "ENTRY", "VIEW", "MoveAbort", "u64_from_sql"]

@@ -1,0 +1,147 @@
+"""The simulator's persistent state: one SQLite file, one SQLite transaction per chain transaction.
+
+Several processes may share the file: writers take the write lock up front
+(``BEGIN IMMEDIATE``) and wait for it (busy timeout), so no write is lost; WAL lets
+readers run beside a writer. A Move abort rolls the SQLite transaction back, so an
+aborted call leaves no write and no event behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from dualwrite.errors import BackendError, InputError
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_S = 60.0
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS resources (addr TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL,
+    PRIMARY KEY (addr, name));
+-- legacy_bridge expected hashes: pos is the index in the Move keys vector (swap-remove order)
+CREATE TABLE IF NOT EXISTS expected (lottery_id INTEGER PRIMARY KEY, hash BLOB NOT NULL, pos INTEGER NOT NULL);
+-- history ledger: seq orders ordered_ids (order kept on removal)
+CREATE TABLE IF NOT EXISTS history (lottery_id INTEGER PRIMARY KEY, bcs BLOB NOT NULL,
+    imported INTEGER NOT NULL, seq INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS history_seq ON history (seq);
+-- history_bridge legacy archive: LegacySummary BCS per lottery
+CREATE TABLE IF NOT EXISTS legacy (lottery_id INTEGER PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY AUTOINCREMENT, version INTEGER NOT NULL,
+    txn_hash TEXT NOT NULL, handle TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL,
+    data TEXT NOT NULL, lottery_id INTEGER);
+CREATE INDEX IF NOT EXISTS events_type ON events (type);
+CREATE INDEX IF NOT EXISTS events_lottery ON events (lottery_id);
+CREATE TABLE IF NOT EXISTS transactions (version INTEGER PRIMARY KEY, hash TEXT NOT NULL,
+    sender TEXT NOT NULL, function TEXT NOT NULL, arguments TEXT NOT NULL, gas_used INTEGER NOT NULL,
+    timestamp_us INTEGER NOT NULL);
+"""
+
+_U64_SIGN = 1 << 63
+
+
+def u64_to_sql(v: int) -> int:
+    """SQLite integers are signed 64-bit: store u64 as its two's-complement twin."""
+    return v - (1 << 64) if v >= _U64_SIGN else v
+
+
+def u64_from_sql(v: int) -> int:
+    return v + (1 << 64) if v < 0 else v
+
+
+def default_state_path() -> Path:
+    """``$DUALWRITE_STATE``, else ``$SUPRA_HOME/dualwrite-sim.sqlite`` (inside the CLI container),
+    else ``$XDG_DATA_HOME/dualwrite/sim.sqlite`` (``~/.local/share/dualwrite/sim.sqlite``)."""
+    if os.environ.get("DUALWRITE_STATE"):
+        return Path(os.environ["DUALWRITE_STATE"])
+    if os.environ.get("SUPRA_HOME"):
+        return Path(os.environ["SUPRA_HOME"]) / "dualwrite-sim.sqlite"
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "dualwrite" / "sim.sqlite"
+
+
+class Store:
+    """A connection to one state file."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                                        check_same_thread=False)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            self._init_schema()
+        except sqlite3.DatabaseError as e:
+            raise InputError(f"simulator state {self.path}: not a usable SQLite file ({e})") from None
+        except OSError as e:
+            raise BackendError(f"simulator state {self.path}: {e.strerror or e}") from None
+
+    def _init_schema(self) -> None:
+        with self.write():
+            for stmt in SCHEMA.split(";"):
+                if stmt.strip():
+                    self.conn.execute(stmt)
+            row = self.conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+            if row is None:
+                self.conn.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+                self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('version', '0')")
+            elif row[0] != str(SCHEMA_VERSION):
+                raise InputError(f"simulator state {self.path}: schema {row[0]}, this dualwrite reads {SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; any exception rolls it back whole."""
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as e:
+            raise BackendError(f"simulator state {self.path}: cannot take the write lock ({e})") from None
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        else:
+            self.conn.execute("COMMIT")
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """A consistent snapshot for a view."""
+        self.conn.execute("BEGIN")
+        try:
+            yield self.conn
+        finally:
+            self.conn.execute("ROLLBACK")
+
+    # -- meta ---------------------------------------------------------------------------
+
+    def meta_get(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def meta_set(self, key: str, value: str) -> None:
+        self.conn.execute("INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                          (key, value))
+
+    # -- resources (Move `key` structs under an account) ---------------------------------
+
+    def resource(self, addr: str, name: str) -> dict[str, Any] | None:
+        row = self.conn.execute("SELECT value FROM resources WHERE addr=? AND name=?", (addr, name)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def put_resource(self, addr: str, name: str, value: dict[str, Any]) -> None:
+        self.conn.execute(
+            "INSERT INTO resources VALUES (?, ?, ?) ON CONFLICT(addr, name) DO UPDATE SET value=excluded.value",
+            (addr, name, json.dumps(value, sort_keys=True)),
+        )
+
+    def drop_resource(self, addr: str, name: str) -> None:
+        self.conn.execute("DELETE FROM resources WHERE addr=? AND name=?", (addr, name))
