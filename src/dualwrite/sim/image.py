@@ -22,6 +22,7 @@ imported lazily, so this module imports with neither engine present).
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata as metadata
 import io
 import json
@@ -38,8 +39,9 @@ import sysconfig
 import tarfile
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 __all__ = [
     "DEFAULT_TAG",
@@ -69,7 +71,11 @@ _BASE = Path(sys.base_prefix)
 IMAGE_PYTHON: str = str(_BASE / "bin" / f"python{_PYVER}")
 #: The image's stdlib directory and its (fresh, trimmed) site-packages.
 IMAGE_STDLIB: str = str(_BASE / "lib" / f"python{_PYVER}")
-IMAGE_SITE_PACKAGES: str = f"{IMAGE_STDLIB}/site-packages"
+#: Where the base interpreter looks for installed packages (pyenv/python.org
+#: builds: <stdlib>/site-packages; Debian's python: /usr/local/lib/.../dist-packages).
+IMAGE_SITE_PACKAGES: str = sysconfig.get_path(
+    "purelib", vars={"base": sys.base_prefix, "platbase": sys.base_prefix}
+)
 
 DEFAULT_TAG = "localhost/dualwrite-supra:latest"
 SUPRA_HOME = "/supra/configs"
@@ -123,8 +129,6 @@ import sys
 from {module} import {func}
 
 if __name__ == "__main__":
-    if sys.argv[0].endswith(".exe"):
-        sys.argv[0] = sys.argv[0][:-4]
     sys.exit({func}())
 """
 
@@ -216,6 +220,12 @@ class _RootFS:
         parts = [p for p in path.split("/") if p]
         while parts:
             part = parts.pop(0)
+            if part == ".":
+                continue
+            if part == "..":
+                # everything in `resolved` is a real directory by now
+                resolved = posixpath.dirname(resolved)
+                continue
             candidate = posixpath.join(resolved, part)
             if os.path.islink(candidate):
                 hops += 1
@@ -239,6 +249,7 @@ class _RootFS:
         compress = tar_path.name.endswith((".gz", ".tgz"))
         tmp = tar_path.with_name(tar_path.name + ".part")
         raw = open(tmp, "wb")
+        ok = False
         try:
             if compress:
                 import gzip
@@ -275,8 +286,11 @@ class _RootFS:
                             tar.addfile(ti, fh)
             if compress:
                 fileobj.close()
+            ok = True
         finally:
             raw.close()
+            if not ok:
+                tmp.unlink(missing_ok=True)
         os.replace(tmp, tar_path)
 
 
@@ -326,14 +340,14 @@ def _marker_ok(marker: str) -> bool:
     marker = marker.strip()
     if not marker:
         return True
-    Marker: Any
-    try:
-        from packaging.markers import Marker
-    except ImportError:  # pragma: no cover - packaging is nearly always there
+    for module in ("packaging.markers", "pip._vendor.packaging.markers"):
         try:
-            from pip._vendor.packaging.markers import Marker  # type: ignore[no-redef]
+            Marker = importlib.import_module(module).Marker
+            break
         except ImportError:
-            return "extra" not in marker
+            continue
+    else:  # pragma: no cover - packaging (or pip's copy) is nearly always there
+        return "extra" not in marker
     return bool(Marker(marker).evaluate({"extra": ""}))
 
 
@@ -416,14 +430,14 @@ def _add_interpreter(fs: _RootFS) -> None:
 
 
 def _add_distribution(fs: _RootFS, dist: metadata.Distribution) -> None:
-    base = Path(dist.locate_file("")).resolve()
+    base = Path(str(dist.locate_file(""))).resolve()
     files = dist.files
     if files is None:
         raise ImageBuildError(
             f"distribution {dist.metadata['Name']} has no RECORD/files list; cannot copy it"
         )
     for f in files:
-        src = Path(dist.locate_file(f))
+        src = Path(str(dist.locate_file(f)))
         try:
             rel = src.resolve().relative_to(base)
         except ValueError:
@@ -492,14 +506,15 @@ def _add_elf_dependencies(fs: _RootFS) -> int:
     for elf in elves:
         libs.update(_ldd(fs.entries[elf]["src"], ldd))
     # ldd prints the whole closure, loader included; add each at its path.
-    done = {fs.host_path(lib) and lib for lib in sorted(libs)}
+    for lib in sorted(libs):
+        fs.host_path(lib)
     # glibc dlopen()s libgcc_s for pthread_exit/cancel; ldd cannot see that.
-    libc = next((l for l in done if posixpath.basename(l) == "libc.so.6"), None)
+    libc = next((lib for lib in sorted(libs) if posixpath.basename(lib) == "libc.so.6"), None)
     if libc is not None:
         gcc_s = posixpath.join(posixpath.dirname(os.path.realpath(libc)), "libgcc_s.so.1")
         if os.path.exists(gcc_s):
             fs.host_path(gcc_s)
-    return len(done)
+    return len(libs)
 
 
 def _strip_debug(fs: _RootFS, tmpdir: Path) -> int:
@@ -598,74 +613,107 @@ def build_rootfs(tar_path: str | os.PathLike[str], *, strip: bool = True) -> Pat
 # Import into an engine
 
 
-def _podman_change(change: str) -> str:
-    # podman accepts "INSTR VALUE" as docker does; keep that form.
-    return change
+def _run(argv: list[str], timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, check=False, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise ImageBuildError(f"`{' '.join(argv[:3])} ...` did not finish within {timeout:.0f}s") from None
+    except OSError as exc:
+        raise ImageBuildError(f"cannot run {argv[0]}: {exc}") from exc
 
 
-def _build_podman(tar: Path, tag: str, podman_bin: str) -> str:
+def _podman_exe(podman_bin: str) -> str:
     exe = shutil.which(podman_bin)
     if exe is None:
         raise ImageBuildError(
             f"container engine {podman_bin!r} not found on PATH "
             "(install it with .ci/setup-podman.sh and export CONTAINERS_CONF)"
         )
+    return exe
+
+
+def _build_podman(tar: Path, tag: str, exe: str) -> str:
+    inspect = [exe, "image", "inspect", "--format", "{{.Id}}", tag]
+    previous = _run(inspect, 120).stdout.strip()
     argv = [exe, "import", "--quiet"]
     for change in IMAGE_CHANGES:
-        argv += ["--change", _podman_change(change)]
+        argv += ["--change", change]  # "INSTR VALUE", as Docker takes it
     argv += [str(tar), tag]
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    proc = _run(argv)
     if proc.returncode != 0:
         raise ImageBuildError(
             f"`podman import` failed (exit {proc.returncode}): {(proc.stderr or proc.stdout).strip()}"
         )
-    image_id = proc.stdout.strip().splitlines()[-1].strip() if proc.stdout.strip() else ""
-    if not image_id:
-        inspect = subprocess.run(
-            [exe, "image", "inspect", "--format", "{{.Id}}", tag],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        image_id = inspect.stdout.strip()
-        if inspect.returncode != 0 or not image_id:
-            raise ImageBuildError(f"`podman import` gave no image id for {tag}: {inspect.stderr.strip()}")
-    return image_id if image_id.startswith("sha256:") else f"sha256:{image_id}"
+    after = _run(inspect, 120)
+    image_id = after.stdout.strip()
+    if after.returncode != 0 or not image_id:
+        raise ImageBuildError(f"image {tag} not found after `podman import`: {after.stderr.strip()}")
+    image_id = image_id if image_id.startswith("sha256:") else f"sha256:{image_id}"
+    if previous and previous.removeprefix("sha256:") != image_id.removeprefix("sha256:"):
+        # The old image lost its tag; drop it unless a container still uses it.
+        _run([exe, "image", "rm", previous], 120)
+    return image_id
+
+
+def _docker_client(client: Any) -> Any:
+    if client is not None:
+        return client
+    try:
+        import docker  # lazily: the SDK is only needed for this engine
+    except ImportError as exc:
+        raise ImageBuildError("the docker SDK (`pip install docker`) is not installed") from exc
+    try:
+        client = docker.from_env()
+        client.ping()
+    except Exception as exc:
+        raise ImageBuildError(
+            f"no Docker Engine API reachable (DOCKER_HOST={os.environ.get('DOCKER_HOST', '')!r}): {exc}"
+        ) from exc
+    return client
 
 
 def _build_docker(tar: Path, tag: str, client: Any) -> str:
-    if client is None:
-        try:
-            import docker  # lazily: the SDK is only needed for this engine
-        except ImportError as exc:
-            raise ImageBuildError("the docker SDK (`pip install docker`) is not installed") from exc
-        try:
-            client = docker.from_env()
-            client.ping()
-        except Exception as exc:
-            raise ImageBuildError(f"no Docker Engine API reachable (DOCKER_HOST={os.environ.get('DOCKER_HOST', '')!r}): {exc}") from exc
-    repository, _, version = tag.rpartition(":")
-    if not repository or "/" in version:
-        repository, version = tag, "latest"
+    repository, version = _split_tag(tag)
     try:
+        # The whole reference goes in `repo` (Docker allows "name:tag" there);
+        # podman's compat endpoint (4.3) ignores the separate `tag` parameter.
         out = client.api.import_image(
-            src=str(tar), repository=repository, tag=version, changes=list(IMAGE_CHANGES)
+            src=str(tar), repository=f"{repository}:{version}", changes=list(IMAGE_CHANGES)
         )
     except Exception as exc:
         raise ImageBuildError(f"Docker API image import failed: {exc}") from exc
-    # The answer is a stream of JSON messages; an error shows up in it.
+    # The answer is a stream of JSON messages: the new id, or an error.
     text = out.decode() if isinstance(out, bytes) else str(out)
+    image_id = ""
     for line in text.splitlines():
         try:
             msg = json.loads(line)
         except ValueError:
             continue
-        if isinstance(msg, dict) and (msg.get("error") or msg.get("errorDetail")):
+        if not isinstance(msg, dict):
+            continue
+        if msg.get("error") or msg.get("errorDetail"):
             raise ImageBuildError(f"Docker API image import failed: {msg.get('error') or msg.get('errorDetail')}")
+        status = str(msg.get("status", ""))
+        if status.startswith("sha256:"):
+            image_id = status
     try:
-        return str(client.images.get(tag).id)
+        try:
+            return str(client.images.get(tag).id)
+        except Exception:
+            if not image_id:
+                raise
+            client.api.tag(image_id, repository, version)
+            return str(client.images.get(tag).id)
     except Exception as exc:
         raise ImageBuildError(f"image {tag} not found after Docker API import ({text.strip()[:200]}): {exc}") from exc
+
+
+def _split_tag(tag: str) -> tuple[str, str]:
+    name, sep, version = tag.rpartition(":")
+    if not sep or "/" in version:
+        return tag, "latest"
+    return name, version
 
 
 def build_image(
@@ -684,10 +732,13 @@ def build_image(
     """
     if engine not in ("podman", "docker"):
         raise ImageBuildError(f"unknown container engine {engine!r} (use 'podman' or 'docker')")
-    if engine == "podman" and shutil.which(podman_bin) is None:
-        _build_podman(Path("/nonexistent"), tag, podman_bin)  # raises the clear error
+    # Check the engine first, so a missing one fails before any work.
+    if engine == "podman":
+        exe = _podman_exe(podman_bin)
+    else:
+        docker_client = _docker_client(docker_client)
     with tempfile.TemporaryDirectory(prefix="dualwrite-image-") as tmp:
         tar = build_rootfs(Path(tmp) / "rootfs.tar")
         if engine == "podman":
-            return _build_podman(tar, tag, podman_bin)
+            return _build_podman(tar, tag, exe)
         return _build_docker(tar, tag, docker_client)
