@@ -178,6 +178,17 @@ def sim_reset(state, yes) -> None:
     click.echo(f"removed {path}")
 
 
+@sim_group.command("install-supra")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--name", default="supra", show_default=True)
+def install_supra(directory: Path, name: str) -> None:
+    """Install dualwrite-supra as DIRECTORY/NAME, so the local backend finds `supra` on PATH."""
+    from dualwrite.sim.install import install_supra_script
+
+    path = install_supra_script(directory, name)
+    click.echo(f"installed {path} (dualwrite-supra, embedded simulator)")
+
+
 @sim_group.group("image")
 def image_group() -> None:
     """The container image of dualwrite-supra (for the docker and podman backends)."""

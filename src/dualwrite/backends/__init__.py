@@ -1,0 +1,226 @@
+"""Backends: the embedded simulator (default), a local ``supra``, Docker and Podman containers.
+
+``open_backend(BackendConfig(...))`` returns a ``Backend``; nothing above this package
+knows which one it got. A real network is only touched when the user names a backend.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from dualwrite.backends.base import Backend, ModuleAddresses, TxnResult
+from dualwrite.backends.cli_output import parse_run, parse_view
+from dualwrite.backends.runners import (
+    DockerExecRunner,
+    DockerRunRunner,
+    LocalRunner,
+    PodmanExecRunner,
+    PodmanRunRunner,
+    Runner,
+    docker_client,
+)
+from dualwrite.errors import BackendError, BackendUnavailable, InputError
+
+BACKEND_NAMES = ("sim", "local", "docker", "podman", "auto")
+_retry_wait = __import__("threading").Event()  # never set: wait(t) is an interruptible back-off
+
+
+@dataclass(frozen=True)
+class BackendConfig:
+    """Everything a backend may need; each backend reads only its own part."""
+
+    backend: str = "sim"
+    profile: str | None = None
+    config: str | None = None
+    rpc_url: str | None = None
+    url_flag: str = "--rpc-url"  # v6 images take --url
+    gas_unit_price: int = 100
+    max_gas: int = 500_000
+    expiration_secs: int | None = None
+    assume_yes: bool = False
+    addresses: ModuleAddresses = field(default_factory=ModuleAddresses)
+    supra_bin: str | None = None
+    container: str | None = None
+    image: str | None = None
+    configs_dir: Path = Path("configs")
+    workspace_dir: Path = Path("move_workspace")
+    podman_bin: str | None = None
+    podman_extra_args: tuple[str, ...] = ()
+    volume_suffix: str = ""
+    docker_host: str | None = None
+    timeout: float = 120.0
+    retries: int = 2
+    state: Path | None = None  # sim
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> "BackendConfig":
+        """The old script's environment knobs, then explicit overrides (None means 'not given')."""
+        env = os.environ
+        base: dict[str, Any] = {}
+        if env.get("DUALWRITE_BACKEND"):
+            base["backend"] = env["DUALWRITE_BACKEND"]
+        if env.get("PODMAN_EXTRA_ARGS"):
+            base["podman_extra_args"] = tuple(shlex.split(env["PODMAN_EXTRA_ARGS"]))
+        if env.get("PODMAN_VOLUME_SUFFIX"):
+            base["volume_suffix"] = env["PODMAN_VOLUME_SUFFIX"]
+        if env.get("DOCKER_HOST"):
+            base["docker_host"] = env["DOCKER_HOST"]
+        base.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**base)
+
+
+class SimBackend:
+    """The embedded simulator, in-process: same results and errors as ``dualwrite-supra``."""
+
+    name = "sim"
+
+    def __init__(self, cfg: BackendConfig) -> None:
+        from dualwrite.sim.chain import Chain
+
+        self.chain = Chain(cfg.state, lottery_multi=os.environ.get("DUALWRITE_SIM_LOTTERY_MULTI_ADDRESS") or None,
+                           lottery=os.environ.get("DUALWRITE_SIM_LOTTERY_ADDRESS") or None)
+        self.profile = cfg.profile or "default"
+        self.addresses = cfg.addresses
+
+    def run(self, function: str, args: list[str]) -> TxnResult:
+        txn = self.chain.run(self.addresses.function_id(function), args, profile=self.profile)
+        move = txn["output"]["Move"]
+        return TxnResult(txn["hash"], txn["status"], move["vm_status"], move["gas_used"], move["events"],
+                         txn.get("block_height"))
+
+    def view(self, function: str, args: list[str]) -> list[Any]:
+        return self.chain.view(self.addresses.function_id(function), args)
+
+    def describe(self) -> str:
+        return f"sim (state {self.chain.path})"
+
+    def close(self) -> None:
+        self.chain.close()
+
+
+class CliBackend:
+    """The Supra CLI, wherever a runner runs it; transient failures retried, aborts never."""
+
+    def __init__(self, name: str, runner: Runner, cfg: BackendConfig, note: str = "") -> None:
+        self.name = name
+        self.runner = runner
+        self.cfg = cfg
+        self.note = note
+
+    def argv(self, kind: str, function: str, args: list[str]) -> list[str]:
+        argv = ["move", "tool", kind, "--function-id", self.cfg.addresses.function_id(function)]
+        if args:
+            argv += ["--args", *args]
+        if kind == "run":
+            if self.cfg.profile:
+                argv += ["--profile", self.cfg.profile]
+            if self.cfg.config:
+                argv += ["--config", self.cfg.config]
+            if self.cfg.rpc_url:
+                argv += [self.cfg.url_flag, self.cfg.rpc_url]
+            # both gas flags on every run, so the CLI never stops to ask on a terminal
+            argv += ["--gas-unit-price", str(self.cfg.gas_unit_price), "--max-gas", str(self.cfg.max_gas)]
+            if self.cfg.expiration_secs:
+                argv += ["--expiration-secs", str(self.cfg.expiration_secs)]
+            if self.cfg.assume_yes:
+                argv += ["--assume-yes"]
+        else:  # a view signs nothing: no profile, no gas
+            if self.cfg.config:
+                argv += ["--config", self.cfg.config]
+            if self.cfg.rpc_url:
+                argv += [self.cfg.url_flag, self.cfg.rpc_url]
+        return argv
+
+    def _call(self, kind: str, function: str, args: list[str]):
+        argv = self.argv(kind, function, args)
+        where = f"{self.name} backend, {function}"
+        attempt = 0
+        while True:
+            try:
+                c = self.runner.execute(argv, self.cfg.timeout)
+                parse = parse_view if kind == "view" else parse_run
+                return parse(c.stdout, c.stderr, c.returncode, where=where)
+            except BackendError as e:
+                if not e.transient or attempt >= self.cfg.retries:
+                    raise
+                attempt += 1
+                _retry_wait.wait(min(0.5 * 2 ** (attempt - 1), 5.0))
+
+    def run(self, function: str, args: list[str]) -> TxnResult:
+        return self._call("run", function, args)
+
+    def view(self, function: str, args: list[str]) -> list[Any]:
+        return self._call("view", function, args)
+
+    def describe(self) -> str:
+        return f"{self.name} ({self.runner.describe()}){' — ' + self.note if self.note else ''}"
+
+    def close(self) -> None:
+        self.runner.close()
+
+
+def _docker(cfg: BackendConfig) -> CliBackend:
+    client = docker_client(cfg.docker_host, cfg.timeout)
+    if cfg.image:
+        runner: Runner = DockerRunRunner(client, cfg.image, configs=cfg.configs_dir, workspace=cfg.workspace_dir)
+    else:
+        runner = DockerExecRunner(client, cfg.container or "supra_cli")
+    return CliBackend("docker", runner, cfg)
+
+
+def _podman(cfg: BackendConfig) -> CliBackend:
+    if cfg.image:
+        runner: Runner = PodmanRunRunner(cfg.image, configs=cfg.configs_dir, workspace=cfg.workspace_dir,
+                                         podman_bin=cfg.podman_bin, extra_args=cfg.podman_extra_args,
+                                         volume_suffix=cfg.volume_suffix)
+    else:
+        runner = PodmanExecRunner(cfg.container or "supra_cli", cfg.podman_bin)
+    return CliBackend("podman", runner, cfg)
+
+
+def _auto(cfg: BackendConfig) -> Backend:
+    """The old script's order: a supra binary, then Docker, then Podman; says what and why."""
+    tried = []
+    if shutil.which(cfg.supra_bin or "supra"):
+        b = CliBackend("local", LocalRunner(cfg.supra_bin), cfg, note=f"auto: found {cfg.supra_bin or 'supra'} on PATH")
+        return b
+    tried.append(f"no {cfg.supra_bin or 'supra'} on PATH")
+    try:
+        b = _docker(cfg)
+        b.note = "auto: no supra on PATH, a Docker engine answered"
+        return b
+    except BackendUnavailable as e:
+        tried.append(str(e))
+    if shutil.which(cfg.podman_bin or "podman"):
+        b = _podman(cfg)
+        b.note = "auto: no supra on PATH, no usable Docker, podman found"
+        return b
+    tried.append("no podman on PATH")
+    raise BackendUnavailable("auto backend: nothing to run the Supra CLI with: " + "; ".join(tried))
+
+
+def open_backend(cfg: BackendConfig | None = None) -> Backend:
+    cfg = cfg or BackendConfig.from_env()
+    name = cfg.backend
+    if name == "docker-compose":
+        name = "docker"
+    if name == "sim":
+        return SimBackend(cfg)
+    if name == "local":
+        return CliBackend("local", LocalRunner(cfg.supra_bin), cfg)
+    if name == "docker":
+        return _docker(cfg)
+    if name == "podman":
+        return _podman(cfg)
+    if name == "auto":
+        return _auto(cfg)
+    raise InputError(f"--backend {cfg.backend!r}: expected one of {', '.join(BACKEND_NAMES)}")
+
+
+__all__ = ["Backend", "BackendConfig", "CliBackend", "ModuleAddresses", "SimBackend", "TxnResult", "open_backend",
+           "replace"]

@@ -1,0 +1,295 @@
+"""Where a ``supra ...`` argv runs: a local subprocess, a Docker container (SDK), a Podman container.
+
+Each runner takes an argv list (never a shell string) and returns exit code, stdout,
+stderr; it raises ``BackendUnavailable`` when the thing to run on is not there and
+``BackendTimeout`` when it does not answer in time.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from dualwrite.errors import BackendError, BackendTimeout, BackendUnavailable, TransientBackendError
+
+CONTAINER_SUPRA = "/supra/supra"
+CONTAINER_CONFIGS = "/supra/configs"
+CONTAINER_WORKSPACE = "/supra/move_workspace"
+COMPOSE_SERVICE = "supra_cli"
+
+
+@dataclass(frozen=True)
+class Completed:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+class Runner(Protocol):
+    def execute(self, argv: list[str], timeout: float) -> Completed: ...
+
+    def describe(self) -> str: ...
+
+    def close(self) -> None: ...
+
+
+def _subprocess(argv: list[str], timeout: float, what: str) -> Completed:
+    try:
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    except FileNotFoundError:
+        raise BackendUnavailable(f"{what}: {argv[0]} not found") from None
+    except PermissionError:
+        raise BackendUnavailable(f"{what}: {argv[0]} is not executable") from None
+    except subprocess.TimeoutExpired:
+        raise BackendTimeout(f"{what}: no answer within {timeout:g}s") from None
+    return Completed(p.returncode, p.stdout, p.stderr)
+
+
+class LocalRunner:
+    """A ``supra`` binary on this machine."""
+
+    def __init__(self, supra_bin: str | None = None) -> None:
+        name = supra_bin or "supra"
+        found = shutil.which(name)
+        if found is None:
+            raise BackendUnavailable(
+                f"local backend: {name!r} not found on PATH (install the Supra CLI, or pass --supra-bin)")
+        self.supra = found
+
+    def execute(self, argv: list[str], timeout: float) -> Completed:
+        return _subprocess([self.supra, *argv], timeout, "local backend")
+
+    def describe(self) -> str:
+        return f"local {self.supra}"
+
+    def close(self) -> None:
+        pass
+
+
+# -- Podman (the podman command) ---------------------------------------------------------------
+
+
+def _podman_bin(podman_bin: str | None) -> str:
+    found = shutil.which(podman_bin or "podman")
+    if found is None:
+        raise BackendUnavailable(f"podman backend: {podman_bin or 'podman'!r} not found on PATH")
+    return found
+
+
+def _podman_error(c: Completed, what: str) -> Exception:
+    text = (c.stderr or c.stdout).strip().splitlines()
+    line = text[-1] if text else f"exit {c.returncode}"
+    low = line.lower()
+    if "no such container" in low or "no container with name or id" in low:
+        return BackendUnavailable(f"{what}: {line}")
+    if "image not known" in low or "unable to find image" in low or "image not found" in low:
+        return BackendUnavailable(f"{what}: {line}")
+    if "is not running" in low or "container state improper" in low:
+        return TransientBackendError(f"{what}: {line}")
+    return BackendError(f"{what}: {line}")
+
+
+class PodmanExecRunner:
+    """``podman exec`` into a running Supra CLI container: the fast path."""
+
+    def __init__(self, container: str, podman_bin: str | None = None) -> None:
+        self.podman = _podman_bin(podman_bin)
+        self.container = container
+
+    def execute(self, argv: list[str], timeout: float) -> Completed:
+        c = _subprocess([self.podman, "exec", self.container, CONTAINER_SUPRA, *argv], timeout, "podman backend")
+        # podman exec's own failures exit 125 (engine), 126/127 (command); the CLI's exit 1 passes through
+        if c.returncode in (125, 126, 127):
+            raise _podman_error(c, f"podman backend (exec {self.container})")
+        return c
+
+    def describe(self) -> str:
+        return f"podman exec {self.container}"
+
+    def close(self) -> None:
+        pass
+
+
+class PodmanRunRunner:
+    """A one-shot ``podman run --rm`` per call, with the operators' mounts (what the old script did)."""
+
+    def __init__(self, image: str, *, configs: Path, workspace: Path, podman_bin: str | None = None,
+                 extra_args: list[str] = (), volume_suffix: str = "", env: dict[str, str] | None = None) -> None:
+        self.podman = _podman_bin(podman_bin)
+        self.image = image
+        self.configs = Path(configs).resolve()
+        self.workspace = Path(workspace).resolve()
+        self.extra_args = list(extra_args)
+        self.volume_suffix = volume_suffix
+        self.env = dict(env or {})
+
+    def argv(self, argv: list[str]) -> list[str]:
+        env_args = []
+        for k, v in {"SUPRA_HOME": CONTAINER_CONFIGS, **self.env}.items():
+            env_args += ["-e", f"{k}={v}"]
+        return [
+            self.podman, "run", "--rm", *env_args,
+            "-v", f"{self.workspace}:{CONTAINER_WORKSPACE}{self.volume_suffix}",
+            "-v", f"{self.configs}:{CONTAINER_CONFIGS}{self.volume_suffix}",
+            *self.extra_args, self.image, CONTAINER_SUPRA, *argv,
+        ]
+
+    def execute(self, argv: list[str], timeout: float) -> Completed:
+        for d in (self.configs, self.workspace):
+            d.mkdir(parents=True, exist_ok=True)
+        c = _subprocess(self.argv(argv), timeout, "podman backend")
+        if c.returncode in (125, 126, 127):
+            raise _podman_error(c, f"podman backend (run {self.image})")
+        return c
+
+    def describe(self) -> str:
+        return f"podman run --rm {self.image} (configs {self.configs})"
+
+    def close(self) -> None:
+        pass
+
+
+# -- Docker (the docker SDK) ---------------------------------------------------------------------
+
+
+def docker_client(docker_host: str | None = None, timeout: float = 60):
+    """A docker SDK client for DOCKER_HOST (or the given host), checked with a ping."""
+    try:
+        import docker
+        from docker.errors import DockerException
+    except ImportError:  # pragma: no cover - docker is a dependency
+        raise BackendUnavailable("docker backend: the docker Python SDK is not installed") from None
+    try:
+        client = docker.DockerClient(base_url=docker_host, timeout=int(timeout)) if docker_host else docker.from_env(timeout=int(timeout))
+        client.ping()
+        return client
+    except DockerException as e:
+        host = docker_host or os.environ.get("DOCKER_HOST") or "the default socket"
+        raise BackendUnavailable(f"docker backend: no Docker engine at {host} ({_short(e)})") from None
+
+
+def _short(e: Exception) -> str:
+    text = str(e).strip().splitlines()
+    return text[0][:200] if text else type(e).__name__
+
+
+def _in_thread(fn, timeout: float, what: str):
+    """Run an SDK call with a deadline (the SDK's exec has none of its own)."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as e:  # handed to the caller below
+            box["error"] = e
+
+    t = threading.Thread(target=target, daemon=True)
+    t.start()
+    t.join(timeout)
+    if t.is_alive():
+        raise BackendTimeout(f"{what}: no answer within {timeout:g}s")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+class DockerExecRunner:
+    """``exec`` into a running Supra CLI container through the docker SDK: the fast path."""
+
+    def __init__(self, client, container: str | None = None) -> None:
+        from docker.errors import NotFound
+
+        self.client = client
+        found = None
+        if container:
+            try:
+                found = client.containers.get(container)
+            except NotFound:
+                found = None
+        if found is None:  # the operators' compose file names the service supra_cli
+            matches = client.containers.list(filters={"label": f"com.docker.compose.service={COMPOSE_SERVICE}"})
+            found = matches[0] if matches else None
+        if found is None:
+            raise BackendUnavailable(
+                f"docker backend: no container {container or COMPOSE_SERVICE!r} (nor one of compose service "
+                f"{COMPOSE_SERVICE!r}); start it, or pass --image for one-shot containers")
+        self.container = found
+
+    def execute(self, argv: list[str], timeout: float) -> Completed:
+        from docker.errors import APIError
+
+        self.container.reload()
+        if self.container.status != "running":
+            raise TransientBackendError(f"docker backend: container {self.container.name} is {self.container.status}")
+        try:
+            res = _in_thread(lambda: self.container.exec_run([CONTAINER_SUPRA, *argv], demux=True),
+                             timeout, f"docker backend (exec {self.container.name})")
+        except APIError as e:
+            raise BackendError(f"docker backend (exec {self.container.name}): {_short(e)}") from None
+        out, err = res.output if res.output else (None, None)
+        return Completed(res.exit_code if res.exit_code is not None else 0,
+                         (out or b"").decode("utf-8", "replace"), (err or b"").decode("utf-8", "replace"))
+
+    def describe(self) -> str:
+        return f"docker exec {self.container.name}"
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class DockerRunRunner:
+    """A one-shot container per call from ``image``, with the operators' mounts, removed afterwards."""
+
+    def __init__(self, client, image: str, *, configs: Path, workspace: Path, env: dict[str, str] | None = None) -> None:
+        from docker.errors import ImageNotFound
+
+        self.client = client
+        self.image = image
+        try:
+            client.images.get(image)
+        except ImageNotFound:
+            raise BackendUnavailable(f"docker backend: image {image!r} not found (build it: dualwrite sim image build --engine docker)") from None
+        self.configs = Path(configs).resolve()
+        self.workspace = Path(workspace).resolve()
+        self.env = {"SUPRA_HOME": CONTAINER_CONFIGS, **(env or {})}
+
+    def execute(self, argv: list[str], timeout: float) -> Completed:
+        from docker.errors import APIError
+
+        for d in (self.configs, self.workspace):
+            d.mkdir(parents=True, exist_ok=True)
+        try:
+            container = self.client.containers.create(
+                self.image, [CONTAINER_SUPRA, *argv], environment=self.env,
+                volumes={str(self.configs): {"bind": CONTAINER_CONFIGS, "mode": "rw"},
+                         str(self.workspace): {"bind": CONTAINER_WORKSPACE, "mode": "rw"}},
+                network_disabled=True)
+        except APIError as e:
+            raise BackendError(f"docker backend (run {self.image}): {_short(e)}") from None
+        try:
+            container.start()
+            try:
+                status = container.wait(timeout=timeout)
+            except Exception as e:  # requests' ReadTimeout and friends
+                if "timed out" in str(e).lower() or "timeout" in type(e).__name__.lower():
+                    raise BackendTimeout(f"docker backend (run {self.image}): no answer within {timeout:g}s") from None
+                raise BackendError(f"docker backend (run {self.image}): {_short(e)}") from None
+            out = container.logs(stdout=True, stderr=False).decode("utf-8", "replace")
+            err = container.logs(stdout=False, stderr=True).decode("utf-8", "replace")
+            return Completed(int(status.get("StatusCode", 1)), out, err)
+        finally:
+            try:
+                container.remove(force=True)
+            except APIError:
+                pass  # already gone: nothing left to clean
+
+    def describe(self) -> str:
+        return f"docker run --rm {self.image} (configs {self.configs})"
+
+    def close(self) -> None:
+        self.client.close()

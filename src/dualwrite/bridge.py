@@ -1,0 +1,155 @@
+"""The legacy_bridge flow of the runbook, as typed library calls over any ``Backend``.
+
+Reads return models (``DualWriteStatus``, ``LotterySummary``, ``LegacySummary``); writes
+return ``TxnResult``; failures raise the typed errors of ``dualwrite.errors``.
+"""
+
+from __future__ import annotations
+
+from dualwrite import abort_codes
+from dualwrite.backends.base import Backend, TxnResult
+from dualwrite.bcs import parse_hex
+from dualwrite.errors import FieldError, InputError, MoveAbort
+from dualwrite.structs import DualWriteStatus, LegacySummary, LotterySummary
+
+HASH_BYTES = 32
+U64_MAX = 2**64 - 1
+
+
+def _u64(v: int, what: str = "lottery_id") -> str:
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= U64_MAX:
+        raise InputError(f"{what}: {v!r} is not a u64")
+    return f"u64:{v}"
+
+
+def _bool(v: bool) -> str:
+    return f"bool:{'true' if v else 'false'}"
+
+
+def parse_bool(text: str, what: str) -> bool:
+    """``true|false|1|0`` (any case), as the old script took them."""
+    t = str(text).strip().lower()
+    if t in ("true", "1"):
+        return True
+    if t in ("false", "0"):
+        return False
+    raise InputError(f"{what}: {text!r} is not a boolean (true, false, 1 or 0)")
+
+
+def parse_hash(text: str, what: str = "HASH", *, any_length: bool = False) -> bytes:
+    """Hex with or without ``0x``, any case; 32 bytes unless ``any_length``."""
+    try:
+        raw = parse_hex(text, what)
+    except FieldError as e:
+        raise InputError(f"{what}: {e.reason}") from None
+    if not any_length and len(raw) != HASH_BYTES:
+        raise InputError(f"{what}: {len(raw)} bytes, an expected hash is {HASH_BYTES} (pass --any-length to send it anyway)")
+    return raw
+
+
+# -- writes ---------------------------------------------------------------------------------------
+
+
+def init(b: Backend, abort_on_mismatch: bool, abort_on_missing: bool) -> TxnResult:
+    return b.run("legacy_bridge::init_dual_write", [_bool(abort_on_mismatch), _bool(abort_on_missing)])
+
+
+def update_flags(b: Backend, enabled: bool, abort_on_mismatch: bool, abort_on_missing: bool) -> TxnResult:
+    return b.run("legacy_bridge::update_flags", [_bool(enabled), _bool(abort_on_mismatch), _bool(abort_on_missing)])
+
+
+def set_expected(b: Backend, lottery_id: int, expected_hash: bytes) -> TxnResult:
+    # hex without 0x: older CLI parsers reject the prefix
+    return b.run("legacy_bridge::set_expected_hash", [_u64(lottery_id), f"hex:{expected_hash.hex()}"])
+
+
+def clear(b: Backend, lottery_id: int) -> TxnResult:
+    return b.run("legacy_bridge::clear_expected_hash", [_u64(lottery_id)])
+
+
+def enable_mirror(b: Backend) -> TxnResult:
+    return b.run("legacy_bridge::enable_legacy_mirror", [])
+
+
+def disable_mirror(b: Backend) -> TxnResult:
+    return b.run("legacy_bridge::disable_legacy_mirror", [])
+
+
+def mirror(b: Backend, lottery_id: int) -> TxnResult:
+    return b.run("history::mirror_summary_admin", [_u64(lottery_id)])
+
+
+# -- reads ----------------------------------------------------------------------------------------
+
+
+def _one(values: list, what: str):
+    if len(values) != 1:
+        raise InputError(f"{what}: expected one return value, got {len(values)}")
+    return values[0]
+
+
+def status(b: Backend, lottery_id: int) -> DualWriteStatus:
+    v = _one(b.view("legacy_bridge::dual_write_status", [_u64(lottery_id)]), "dual_write_status")
+    return DualWriteStatus.from_move_json(v, "dual_write_status")  # type: ignore[return-value]
+
+
+def flags(b: Backend) -> DualWriteStatus:
+    v = _one(b.view("legacy_bridge::dual_write_flags", []), "dual_write_flags")
+    return DualWriteStatus.from_move_json(v, "dual_write_flags")  # type: ignore[return-value]
+
+
+def pending(b: Backend) -> list[int]:
+    v = _one(b.view("legacy_bridge::pending_expected_hashes", []), "pending_expected_hashes")
+    if not isinstance(v, list):
+        raise InputError(f"pending_expected_hashes: expected a vector, got {v!r}")
+    return [int(x) for x in v]
+
+
+def _view_bool(b: Backend, function: str, args: list[str] = ()) -> bool:
+    v = _one(b.view(function, list(args)), function)
+    if not isinstance(v, bool):
+        raise InputError(f"{function}: expected a bool, got {v!r}")
+    return v
+
+
+def is_mirror_enabled(b: Backend) -> bool:
+    return _view_bool(b, "legacy_bridge::is_mirror_enabled")
+
+
+def bridge_initialized(b: Backend) -> bool:
+    return _view_bool(b, "history_bridge::is_initialized")
+
+
+def get_summary(b: Backend, lottery_id: int) -> LotterySummary | None:
+    """The archived summary, or None when history has no such id (the table lookup aborts)."""
+    try:
+        v = _one(b.view("history::get_summary", [_u64(lottery_id)]), "history::get_summary")
+    except MoveAbort as e:
+        if e.code == abort_codes.E_KEY_NOT_FOUND and (not e.module or e.module.endswith("table")):
+            return None
+        raise
+    return LotterySummary.from_move_json(v, f"history::get_summary({lottery_id})")  # type: ignore[return-value]
+
+
+def get_legacy(b: Backend, lottery_id: int) -> LegacySummary | None:
+    v = _one(b.view("history_bridge::get_summary", [_u64(lottery_id)]), "history_bridge::get_summary")
+    if isinstance(v, dict) and "vec" in v:
+        if not v["vec"]:
+            return None
+        v = v["vec"][0]
+    return LegacySummary.from_move_json(v, f"history_bridge::get_summary({lottery_id})")  # type: ignore[return-value]
+
+
+def list_finalized(b: Backend, start: int = 0, limit: int = 1000) -> list[int]:
+    v = _one(b.view("history::list_finalized", [_u64(start, "from"), _u64(limit, "limit")]), "list_finalized")
+    return [int(x) for x in v]
+
+
+def all_finalized(b: Backend, page: int = 1000) -> list[int]:
+    """Every id of ``list_finalized``, newest first, page by page."""
+    out: list[int] = []
+    while True:
+        chunk = list_finalized(b, len(out), page)
+        out.extend(chunk)
+        if len(chunk) < page:
+            return out
