@@ -24,7 +24,7 @@ from dualwrite.backends.runners import (
     Runner,
     docker_client,
 )
-from dualwrite.errors import BackendError, BackendUnavailable, InputError
+from dualwrite.errors import BackendError, BackendTimeout, BackendUnavailable, InputError
 
 BACKEND_NAMES = ("sim", "local", "docker", "podman", "auto")
 _retry_wait = __import__("threading").Event()  # never set: wait(t) is an interruptible back-off
@@ -86,6 +86,7 @@ class SimBackend:
                            lottery=os.environ.get("DUALWRITE_SIM_LOTTERY_ADDRESS") or None)
         self.profile = cfg.profile or "default"
         self.addresses = cfg.addresses
+        self._cfg = replace(cfg, state=self.chain.path)
 
     def run(self, function: str, args: list[str]) -> TxnResult:
         txn = self.chain.run(self.addresses.function_id(function), args, profile=self.profile)
@@ -98,6 +99,17 @@ class SimBackend:
 
     def describe(self) -> str:
         return f"sim (state {self.chain.path})"
+
+    def pending_since(self, lottery_id: int):
+        """When the pending expectation was registered (its Started event's commit time)."""
+        from datetime import datetime, timezone
+
+        t = self.chain.last_event_time("ArchiveDualWriteStartedEvent", lottery_id)
+        return None if t is None else datetime.fromtimestamp(t, timezone.utc)
+
+    def fork(self) -> "SimBackend":
+        """An independent connection for another thread (SQLite connections are not shared)."""
+        return SimBackend(self._cfg)
 
     def close(self) -> None:
         self.chain.close()
@@ -146,7 +158,11 @@ class CliBackend:
                 parse = parse_view if kind == "view" else parse_run
                 return parse(c.stdout, c.stderr, c.returncode, where=where)
             except BackendError as e:
-                if not e.transient or attempt >= self.cfg.retries:
+                if self.note and isinstance(e, BackendUnavailable) and self.note not in e.message:
+                    e.message = f"{e.message} [{self.note}]"  # say why auto picked what is not there
+                    e.args = (e.message,)
+                # a run that timed out may have been submitted: never send it twice
+                if not e.transient or attempt >= self.cfg.retries or (kind == "run" and isinstance(e, BackendTimeout)):
                     raise
                 attempt += 1
                 _retry_wait.wait(min(0.5 * 2 ** (attempt - 1), 5.0))
@@ -169,7 +185,7 @@ def _docker(cfg: BackendConfig) -> CliBackend:
     if cfg.image:
         runner: Runner = DockerRunRunner(client, cfg.image, configs=cfg.configs_dir, workspace=cfg.workspace_dir)
     else:
-        runner = DockerExecRunner(client, cfg.container or "supra_cli")
+        runner = DockerExecRunner(client, cfg.container)  # None: supra_cli, else the compose service
     return CliBackend("docker", runner, cfg)
 
 

@@ -221,6 +221,21 @@ class Chain:
     def run(self, function_id: str, args: list[str] = (), *, profile: str = "default",
             type_args: list[str] = (), max_gas: int | None = None, gas_unit_price: int | None = None) -> dict[str, Any]:
         """Execute an entry function as ``profile``; the Supra CLI's transaction JSON, or MoveAbort."""
+        sender, payload, body = self._entry_call(function_id, args, profile, type_args)
+        return self._execute(sender, payload, body, max_gas, gas_unit_price)
+
+    def simulate(self, function_id: str, args: list[str] = (), *, profile: str = "default",
+                 type_args: list[str] = ()) -> dict[str, Any]:
+        """What ``run`` would print, without committing anything (the CLI's simulation before it asks)."""
+        sender, payload, body = self._entry_call(function_id, args, profile, type_args)
+        try:
+            self._execute(sender, payload, body, dry_run=True)
+        except _DryRun as done:
+            return done.txn
+        raise AssertionError("dry run committed")  # pragma: no cover
+
+    def _entry_call(self, function_id: str, args: list[str], profile: str,
+                    type_args: list[str]) -> tuple[str, dict[str, Any], Callable[[M.Txn], None]]:
         fn = self.resolve(function_id)
         if fn.is_view:
             raise CliError(f"Function {fn.module}::{fn.name} is a view function, not an entry function")
@@ -231,10 +246,11 @@ class Chain:
             "type_arguments": [],
             "arguments": [p.to_json(v) for p, v in zip(fn.params, values)],
         }
-        return self._execute(sender, payload, lambda t: fn.impl(t, *values), max_gas, gas_unit_price)
+        return sender, payload, lambda t: fn.impl(t, *values)
 
     def _execute(self, sender: str, payload: dict[str, Any], body: Callable[[M.Txn], None],
-                 max_gas: int | None = None, gas_unit_price: int | None = None) -> dict[str, Any]:
+                 max_gas: int | None = None, gas_unit_price: int | None = None,
+                 dry_run: bool = False) -> dict[str, Any]:
         with self.store.write():
             t = self._txn(sender)
             body(t)
@@ -262,8 +278,11 @@ class Chain:
                 "INSERT INTO transactions VALUES (?,?,?,?,?,?,?)",
                 (version, h, sender, payload["function"], json.dumps(payload["arguments"]), gas_used,
                  int(time.time() * 1e6)))
-        return self._txn_json(sender, payload, events, gas_used, h, "Executed successfully", "Success",
-                              max_gas, gas_unit_price, version)
+            txn = self._txn_json(sender, payload, events, gas_used, h, "Executed successfully", "Success",
+                                 max_gas, gas_unit_price, version)
+            if dry_run:
+                raise _DryRun(txn)  # rolls the write transaction back
+        return txn
 
     def _txn_json(self, sender: str, payload: dict, events: list, gas_used: int, h: str | None, vm_status: str,
                   status: str, max_gas: int | None, gas_unit_price: int | None, version: int | None = None) -> dict:
@@ -330,6 +349,14 @@ class Chain:
         return [{"version": v, "transaction_hash": h, "sequence_number": str(seq), "type": ty, "data": json.loads(d)}
                 for v, h, seq, ty, d in rows]
 
+    def last_event_time(self, type_name: str, lottery_id: int) -> float | None:
+        """Commit time (unix seconds) of the newest event of that type for that lottery."""
+        row = self.store.conn.execute(
+            "SELECT t.timestamp_us FROM events e JOIN transactions t ON t.version = e.version "
+            "WHERE e.lottery_id = ? AND (e.type = ? OR e.type LIKE ?) ORDER BY e.id DESC LIMIT 1",
+            (u64_to_sql(lottery_id), type_name, f"%::{type_name}")).fetchone()
+        return None if row is None else row[0] / 1e6
+
     def version(self) -> int:
         return int(self.store.meta_get("version") or 0)
 
@@ -346,6 +373,14 @@ class Chain:
             },
             "profiles": self.addresses.profiles(),
         }
+
+
+class _DryRun(Exception):
+    """Carries a simulated transaction's JSON out of the write transaction, which it rolls back."""
+
+    def __init__(self, txn: dict[str, Any]) -> None:
+        super().__init__("dry run")
+        self.txn = txn
 
 
 class OutOfGas(TransactionFailed):

@@ -1,0 +1,216 @@
+"""The CI gate: diff many lotteries, concurrently, and decide pass / fail / could-not-check.
+
+Exit policy: 0 only when every lottery passes; 1 when any is in a failing state;
+3 when none failed but some could not be checked (never reported as clean).
+``pending`` passes only with ``allow_pending``, only while it will match (or the
+lottery is not finalised yet), and only within ``pending_grace`` when its age is known.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Callable, Iterable
+
+from dualwrite import bridge
+from dualwrite.audit.diff import LotteryDiff, State, diff
+from dualwrite.backends.base import Backend
+from dualwrite.errors import DualwriteError, ExitCode, InputError
+
+U64_MAX = 2**64 - 1
+MAX_RANGE = 1_000_000
+
+
+def parse_ids(specs: Iterable[str], where: str = "argument") -> list[int]:
+    """``12``, ``10-250`` (inclusive), comma lists; order kept, duplicates dropped."""
+    out: dict[int, None] = {}
+    for spec in specs:
+        for part in str(spec).replace(",", " ").split():
+            lo, sep, hi = part.partition("-")
+            try:
+                a = int(lo)
+                b = int(hi) if sep else a
+            except ValueError:
+                raise InputError(f"{where} {part!r}: expected a lottery id or a range like 10-250") from None
+            if not (0 <= a <= U64_MAX and 0 <= b <= U64_MAX) or b < a:
+                raise InputError(f"{where} {part!r}: not a valid u64 id or ascending range")
+            if b - a >= MAX_RANGE:
+                raise InputError(f"{where} {part!r}: range of {b - a + 1} ids is over {MAX_RANGE}")
+            for i in range(a, b + 1):
+                out[i] = None
+    return list(out)
+
+
+def ids_from_file(path: Path) -> list[int]:
+    """One id or range per line; ``#`` comments and blank lines ignored."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as e:
+        raise InputError(f"--ids-file {path}: {e.strerror}") from None
+    specs = []
+    for n, line in enumerate(lines, 1):
+        text = line.split("#", 1)[0].strip()
+        if text:
+            try:
+                specs.extend(parse_ids([text], f"{path}:{n}:"))
+            except InputError as e:
+                raise InputError(str(e)) from None
+    return specs
+
+
+def all_ids(backend: Backend) -> list[int]:
+    """Every id of ``history::list_finalized`` (paged), then every pending id not among them."""
+    finalized = bridge.all_finalized(backend)
+    seen = set(finalized)
+    return finalized + [i for i in bridge.pending(backend) if i not in seen]
+
+
+@dataclass(frozen=True)
+class Policy:
+    allow_pending: bool = False
+    pending_grace: timedelta | None = None
+
+    def passes(self, d: LotteryDiff, now: datetime) -> tuple[bool, str]:
+        if d.state is State.OK:
+            return True, ""
+        if d.state is not State.PENDING or not self.allow_pending:
+            return False, ""
+        if d.pending_will_match is False:
+            return False, "a finalised lottery's expectation will mismatch (the dual_write_mismatch case)"
+        if self.pending_grace is not None and d.pending_since is not None:
+            age = now - d.pending_since
+            if age > self.pending_grace:
+                return False, f"pending for {_age(age)}, over the {_age(self.pending_grace)} grace"
+            return True, f"pending for {_age(age)}, within the grace"
+        if self.pending_grace is not None:
+            return True, "pending (its age is not known on this backend: grace not applied)"
+        return True, "pending (allowed)"
+
+
+def _age(t: timedelta) -> str:
+    s = int(t.total_seconds())
+    return f"{s // 3600}h{s % 3600 // 60:02d}m{s % 60:02d}s"
+
+
+@dataclass(frozen=True)
+class Checked:
+    diff: LotteryDiff
+    passed: bool
+    note: str = ""
+
+    def to_json(self) -> dict:
+        return {**self.diff.to_json(), "passed": self.passed, **({"note": self.note} if self.note else {})}
+
+
+@dataclass(frozen=True)
+class Unchecked:
+    lottery_id: int
+    error: str
+    error_type: str
+
+    def to_json(self) -> dict:
+        return {"lottery_id": self.lottery_id, "state": "unchecked", "error": self.error, "error_type": self.error_type}
+
+
+@dataclass
+class VerifyReport:
+    backend: str
+    started_at: datetime
+    duration_s: float
+    checked: list[Checked] = field(default_factory=list)
+    unchecked: list[Unchecked] = field(default_factory=list)
+    policy: Policy = field(default_factory=Policy)
+
+    @property
+    def failing(self) -> list[Checked]:
+        return [c for c in self.checked if not c.passed]
+
+    @property
+    def exit_code(self) -> ExitCode:
+        if self.failing:
+            return ExitCode.MISMATCH
+        if self.unchecked:
+            return ExitCode.BACKEND
+        return ExitCode.OK
+
+    def counts(self) -> dict[str, int]:
+        counts = {s.value: 0 for s in State}
+        for c in self.checked:
+            counts[c.diff.state.value] += 1
+        counts["unchecked"] = len(self.unchecked)
+        return counts
+
+    def to_json(self) -> dict:
+        return {
+            "backend": self.backend,
+            "started_at": self.started_at.isoformat(),
+            "duration_s": round(self.duration_s, 3),
+            "total": len(self.checked) + len(self.unchecked),
+            "passed": sum(c.passed for c in self.checked),
+            "failed": len(self.failing),
+            "counts": self.counts(),
+            "exit_code": int(self.exit_code),
+            "clean": self.exit_code == ExitCode.OK,
+            "policy": {"allow_pending": self.policy.allow_pending,
+                       "pending_grace_s": self.policy.pending_grace.total_seconds() if self.policy.pending_grace else None},
+            "lotteries": sorted([c.to_json() for c in self.checked] + [u.to_json() for u in self.unchecked],
+                                key=lambda r: r["lottery_id"]),
+        }
+
+
+def verify(backend: Backend, ids: Iterable[int], *, policy: Policy = Policy(), jobs: int = 1,
+           progress: Callable[[int], None] | None = None) -> VerifyReport:
+    """Diff every id; a backend failure on one id makes it 'unchecked', never 'ok'."""
+    ids = list(ids)
+    started = datetime.now(timezone.utc)
+    t0 = time.perf_counter()
+    report = VerifyReport(backend.describe(), started, 0.0, policy=policy)
+    try:
+        pending_ids: set[int] | None = set(bridge.pending(backend))
+    except DualwriteError:
+        pending_ids = None  # fall back to one status view per lottery
+    now = datetime.now(timezone.utc)
+
+    def check(b: Backend, lottery_id: int) -> Checked | Unchecked:
+        try:
+            d = diff(b, lottery_id, pending_ids=pending_ids)
+        except DualwriteError as e:
+            return Unchecked(lottery_id, str(e), type(e).__name__)
+        ok, note = policy.passes(d, now)
+        return Checked(d, ok, note)
+
+    results: list[Checked | Unchecked] = []
+    if jobs <= 1 or len(ids) <= 1:
+        for i in ids:
+            results.append(check(backend, i))
+            if progress:
+                progress(1)
+    else:
+        forks: dict[int, Backend] = {}
+        fork = getattr(backend, "fork", None)
+
+        import threading
+
+        def worker(lottery_id: int):
+            tid = threading.get_ident()
+            if tid not in forks:
+                forks[tid] = fork() if fork else backend
+            r = check(forks[tid], lottery_id)
+            if progress:
+                progress(1)
+            return r
+
+        try:
+            with ThreadPoolExecutor(max_workers=jobs) as pool:
+                results = list(pool.map(worker, ids))
+        finally:
+            for b in forks.values():
+                if b is not backend:
+                    b.close()
+    for r in results:
+        (report.checked if isinstance(r, Checked) else report.unchecked).append(r)
+    report.duration_s = time.perf_counter() - t0
+    return report

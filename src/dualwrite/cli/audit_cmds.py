@@ -1,0 +1,204 @@
+"""diff, verify (the CI gate) and heal."""
+
+from __future__ import annotations
+
+import re
+import sys
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+import click
+
+from dualwrite.audit import junit
+from dualwrite.audit.diff import diff as diff_one
+from dualwrite.audit.heal import heal as run_heal
+from dualwrite.audit.verify import Policy, all_ids, ids_from_file, parse_ids, verify
+from dualwrite.cli.options import backend_options, opened, say_backend
+from dualwrite.cli.render import emit_json, table
+from dualwrite.errors import InputError
+from dualwrite.evidence import write_evidence_with_sidecar, write_json_evidence
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
+
+
+def parse_duration(text: str) -> timedelta:
+    """``2h``, ``30m``, ``90s``, ``1h30m`` or plain seconds."""
+    t = text.strip().lower()
+    if t.isdigit():
+        return timedelta(seconds=int(t))
+    parts = re.fullmatch(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", t)
+    if not t or not parts or not any(parts.groups()):
+        raise InputError(f"--pending-grace {text!r}: expected a duration like 2h, 30m, 1h30m or seconds")
+    d, h, m, s = (int(x or 0) for x in parts.groups())
+    return timedelta(days=d, hours=h, minutes=m, seconds=s)
+
+
+def _print_diff(d) -> None:
+    click.echo(f"lottery {d.lottery_id}: {d.state.value} — {d.reason}")
+    if d.fields:
+        click.echo("\n".join("    " + ln for ln in table(["field", "history", "legacy"],
+                                                            [(f.field, f.history, f.legacy) for f in d.fields]).splitlines()))
+    hashes = [("history hash", d.history_hash), ("legacy bytes hash", d.legacy_bytes_hash),
+              ("legacy archive_hash", d.legacy_archive_hash), ("pending expectation", d.expected_hash)]
+    for label, value in hashes:
+        if value:
+            click.echo(f"    {label:<20} {value}")
+
+
+@click.command("diff")
+@click.argument("ids", nargs=-1, required=True)
+@backend_options
+@json_option
+def diff_cmd(ids, cfg, as_json):
+    """Compare history and history_bridge for each lottery (ids or ranges like 10-20), field by field.
+
+    Exit 0 when every one is ok, 1 otherwise.
+    """
+    lottery_ids = parse_ids(ids, "LOTTERY_ID")
+    with opened(cfg) as b:
+        diffs = [diff_one(b, i) for i in lottery_ids]
+        if as_json:
+            emit_json({"backend": b.describe(), "lotteries": [d.to_json() for d in diffs]})
+        else:
+            say_backend(b, as_json)
+            for d in diffs:
+                _print_diff(d)
+    if any(not d.ok for d in diffs):
+        raise click.exceptions.Exit(1)
+
+
+@click.command("verify")
+@click.argument("ids", nargs=-1)
+@click.option("--ids-file", type=click.Path(dir_okay=False, path_type=Path), help="Ids or ranges, one per line.")
+@click.option("--all", "all_", is_flag=True, help="Every id of history::list_finalized, plus every pending id.")
+@click.option("--allow-pending", is_flag=True, help="Pending expectations pass (normal during a cutover).")
+@click.option("--pending-grace", metavar="DURATION", help="With --allow-pending: pending longer than this fails (e.g. 2h).")
+@click.option("--jobs", "-j", type=click.IntRange(1, 64), default=4, show_default=True, help="Concurrent checks.")
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path), help="Write the JSON report (blake3-digested).")
+@click.option("--junit", "junit_file", type=click.Path(dir_okay=False, path_type=Path), help="Write JUnit XML (+ FILE.b3).")
+@click.option("--show", type=click.Choice(["failing", "all"]), default="failing", show_default=True,
+              help="Which lotteries the table lists.")
+@backend_options
+@json_option
+def verify_cmd(ids, ids_file, all_, allow_pending, pending_grace, jobs, report, junit_file, show, cfg, as_json):
+    """The CI gate: exit 0 only when every lottery's legacy copy is exactly its archived summary.
+
+    Exit 1 when any lottery is in a failing state; 3 when none failed but some could not be checked.
+    """
+    if pending_grace and not allow_pending:
+        raise InputError("--pending-grace needs --allow-pending")
+    policy = Policy(allow_pending, parse_duration(pending_grace) if pending_grace else None)
+    lottery_ids = parse_ids(ids, "LOTTERY_ID")
+    if ids_file:
+        lottery_ids += [i for i in ids_from_file(ids_file) if i not in set(lottery_ids)]
+    with opened(cfg) as b:
+        if all_:
+            seen = set(lottery_ids)
+            lottery_ids += [i for i in all_ids(b) if i not in seen]
+        if not lottery_ids and not all_:
+            raise InputError("verify: give lottery ids, ranges, --ids-file or --all")
+        bar = None
+        if not as_json and sys.stderr.isatty() and len(lottery_ids) > 1:
+            bar = click.progressbar(length=len(lottery_ids), label="verifying", file=sys.stderr)
+            bar.__enter__()
+        lock = threading.Lock()
+
+        def tick(n: int) -> None:
+            with lock:
+                bar.update(n)
+
+        try:
+            rep = verify(b, lottery_ids, policy=policy, jobs=jobs, progress=tick if bar else None)
+        finally:
+            if bar:
+                bar.__exit__(None, None, None)
+    doc = rep.to_json()
+    written = []
+    if report:
+        written.append(f"{report} (blake3 {write_json_evidence(report, 'verify-report', doc)})")
+    if junit_file:
+        written.append(f"{junit_file} (blake3 {write_evidence_with_sidecar(junit_file, junit.render(rep))})")
+    if as_json:
+        emit_json(doc)
+    else:
+        click.echo(f"backend: {rep.backend}")
+        rows = [c for c in rep.checked if show == "all" or not c.passed]
+        if rows or rep.unchecked:
+            click.echo(table(["lottery", "state", "detail"],
+                             [(c.diff.lottery_id, c.diff.state.value + ("" if c.passed else " FAIL"),
+                               c.diff.reason + (f" ({c.note})" if c.note else "")) for c in rows]
+                             + [(u.lottery_id, "unchecked", u.error) for u in rep.unchecked]))
+        counts = ", ".join(f"{k} {v}" for k, v in doc["counts"].items() if v)
+        verdict = {0: "CLEAN", 1: "FAILED", 3: "INCOMPLETE (some lotteries could not be checked)"}[int(rep.exit_code)]
+        click.echo(f"{verdict}: {doc['total']} lotteries, {doc['passed']} passed, {doc['failed']} failed"
+                   f"{', ' + str(len(rep.unchecked)) + ' unchecked' if rep.unchecked else ''} ({counts}) "
+                   f"in {rep.duration_s:.2f}s")
+        for w in written:
+            click.echo(f"wrote {w}")
+    raise click.exceptions.Exit(int(rep.exit_code))
+
+
+@click.command("heal")
+@click.argument("ids", nargs=-1)
+@click.option("--apply", is_flag=True, help="Execute the plan (the default is a dry run that prints it).")
+@click.option("--enable-mirror", is_flag=True, help="Turn a disabled mirror on for the repair, and off again after.")
+@click.option("--journal", type=click.Path(dir_okay=False, path_type=Path),
+              help="Append-only JSON Lines journal [default: ~/.local/state/dualwrite/heal-journal.jsonl].")
+@backend_options
+@json_option
+def heal_cmd(ids, apply, enable_mirror, journal, cfg, as_json):
+    """Repair the given lotteries (ids or ranges), or every failing one, and prove each repair.
+
+    Order on chain: set_expected_hash(archived hash), then mirror_summary_admin, then re-read
+    and diff. A lottery is reported healed only when that diff says ok. Exit 0 when all are
+    healed (or, dry run, all can be); 1 when some are not; 4 on a chain abort; 3 backend failure.
+    """
+    lottery_ids = parse_ids(ids, "LOTTERY_ID") if ids else None
+    with opened(cfg) as b:
+        rep = run_heal(b, lottery_ids, apply=apply, enable_mirror=enable_mirror, journal=journal)
+    if as_json:
+        emit_json(rep.to_json())
+        raise click.exceptions.Exit(int(rep.exit_code))
+    p = rep.plan
+    click.echo(f"backend: {p.backend}")
+    click.echo(f"chain: dual-write {'on' if p.control_enabled else 'off'}, abort_on_missing "
+               f"{'on' if p.abort_on_missing else 'off'}, mirror {'on' if p.mirror_enabled else 'OFF'}, "
+               f"history_bridge {'initialised' if p.bridge_initialized else 'NOT initialised'}")
+    if not p.lotteries:
+        click.echo("nothing to heal: no failing lottery")
+    if not apply:
+        click.echo("plan (dry run; --apply executes it):")
+        for s in p.pre:
+            click.echo(f"  first: {s.describe()}")
+        for lp in p.lotteries:
+            click.echo(f"  lottery {lp.lottery_id}: {lp.diff.state.value} -> {lp.verdict}: {lp.why}")
+            for i, s in enumerate(lp.steps, 1):
+                click.echo(f"      {i}. {s.describe()}")
+            if lp.verdict == "repair":
+                click.echo(f"      {len(lp.steps) + 1}. re-read both archives and diff: healed only if ok")
+        for s in p.post:
+            click.echo(f"  last: {s.describe()}")
+    else:
+        click.echo(f"journal: {rep.journal} (run {rep.run_id}{', resumed' if rep.resumed else ''})")
+        for o in rep.outcomes:
+            steps = ", ".join(o.done) + (f" (skipped, done before: {', '.join(o.skipped)})" if o.skipped else "")
+            if o.healed and o.before == "ok":
+                line = "ok, nothing to do"
+            elif o.healed:
+                line = f"HEALED ({steps}); re-read diff: ok"
+            elif o.verdict in ("unhealable", "blocked", "nothing", "waiting"):
+                line = f"NOT healed: {o.verdict}: " + next(lp.why for lp in p.lotteries if lp.lottery_id == o.lottery_id)
+            else:
+                line = f"NOT healed: after {steps or 'no step'}: {o.after}" + (f" — {o.error}" if o.error else "")
+            click.echo(f"  lottery {o.lottery_id}: {o.before} -> {line}")
+        for e in rep.global_errors:
+            click.echo(f"  error: {e}")
+        healed = rep.to_json()
+        click.echo(f"{len(healed['healed'])} healed, {len(healed['not_healed'])} not healed")
+    raise click.exceptions.Exit(int(rep.exit_code))
+
+
+def register(cli: click.Group) -> None:
+    for c in (diff_cmd, verify_cmd, heal_cmd):
+        cli.add_command(c)
