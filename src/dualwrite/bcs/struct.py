@@ -2,15 +2,18 @@
 
 A field is declared ``name: Annotated[int, Move(U64)]``; the field order is the BCS
 order. From that one declaration come: validation (range, type, field path in the
-error), the BCS encoder/decoder (runs of fixed-width fields are packed with one
-``struct.Struct`` call), the Move JSON form, and the field-by-field diff.
+error), the BCS encoder/decoder (for layouts of fixed-width fields and byte vectors,
+straight-line code generated from the declaration that packs/unpacks the whole value
+with one ``struct.Struct`` call; otherwise runs of fixed-width fields packed together;
+any oddity falls back to the strict per-field reader that reports the byte offset and
+field path), the Move JSON form, and the field-by-field diff.
 """
 
 from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Iterator
+from typing import Any, Callable, ClassVar, Iterator, Mapping
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
@@ -32,13 +35,27 @@ class _Layout:
     fields: list[tuple[str, MoveType]]
     human: dict[str, Callable[[Any], str]] = field(default_factory=dict)
     steps: list[tuple] = field(default_factory=list)
+    #: generated straight-line codecs for layouts of fixed-width fields and ``vector<u8>``
+    #: only (see ``_generate``); ``None`` for other layouts, which use the step loop
+    fast_encode: Callable[[dict], bytes | None] | None = None
+    fast_decode: Callable[[bytes], Any] | None = None
+    fast_decode_source: str = ""  # the generated decoder, for reading and debugging
+    #: the field names: the ``fields_set`` of every value the decoders build. Shared, as
+    #: the structs are frozen and pydantic copies it before ``model_copy`` updates it.
+    names: set[str] = field(default_factory=set)
 
 
 _FIXED, _BYTES, _OTHER = 0, 1, 2
+_setattr = object.__setattr__
+
+#: how many distinct struct formats (one per combination of byte-vector lengths) the
+#: generated codecs of one layout keep; past that they hand over to the general paths
+_FORMAT_CACHE_SIZE = 1024
 
 
-def _compile(layout: _Layout) -> None:
+def _compile(layout: _Layout, cls: type) -> None:
     """Group runs of fixed-width fields so each run is one struct (un)pack."""
+    layout.names = {name for name, _ in layout.fields}
     run: list[tuple[str, MoveType]] = []
 
     def flush() -> None:
@@ -55,6 +72,145 @@ def _compile(layout: _Layout) -> None:
         flush()
         layout.steps.append((_BYTES if mtype is BYTES else _OTHER, name, mtype))
     flush()
+    if all(mtype.fmt or mtype is BYTES for _, mtype in layout.fields):
+        _generate(layout, cls)
+
+
+def _generate(layout: _Layout, cls: type) -> None:
+    """Straight-line encoder and decoder for a layout of fixed-width fields and ``vector<u8>``.
+
+    They cover the common case only (every byte vector shorter than 128, so its ULEB128
+    length is one byte) and report nothing: any oddity returns ``None`` and the caller
+    falls back to the step loop (encode) or the strict reader (decode), which raise the
+    precise error. Both pack/unpack the whole value with one ``struct.Struct`` per
+    combination of vector lengths (``B`` for the length byte, ``Ns`` for the bytes),
+    built on first use and cached.
+    """
+    fields = layout.fields
+    ident = [f"v{i}" for i in range(len(fields))]
+    byte_idx = [i for i, (_, t) in enumerate(fields) if t is BYTES]
+    bool_idx = [i for i, (_, t) in enumerate(fields) if t is BOOL]
+
+    # -- encoder --------------------------------------------------------------------------
+    cache: dict[tuple[int, ...], struct.Struct] = {}
+
+    def new_format(lengths: tuple[int, ...]) -> struct.Struct | None:
+        if len(cache) >= _FORMAT_CACHE_SIZE or any(n >= 0x80 for n in lengths):
+            return None
+        it = iter(lengths)
+        fmt = "".join(f"B{next(it)}s" if t is BYTES else t.fmt for _, t in fields)  # type: ignore[misc]
+        st = cache[lengths] = struct.Struct("<" + fmt)
+        return st
+
+    lines = ["def fast_encode(d):"]
+    for i in byte_idx:
+        lines.append(f"    {ident[i]} = d[{fields[i][0]!r}]")
+    for i in bool_idx:
+        lines.append(f"    if d[{fields[i][0]!r}].__class__ is not bool: return None")
+    lines.append("    try:")
+    lines.append(f"        key = ({''.join(f'len({ident[i]}), ' for i in byte_idx)})")
+    lines.append("    except TypeError:")
+    lines.append("        return None")
+    lines.append("    st = cache_get(key)")
+    lines.append("    if st is None:")
+    lines.append("        st = new_format(key)")
+    lines.append("        if st is None:")
+    lines.append("            return None")
+    args = []
+    for i, (name, t) in enumerate(fields):
+        if t is BYTES:
+            args += [f"key[{byte_idx.index(i)}]", ident[i]]
+        else:
+            args.append(f"d[{name!r}]")
+    lines.append("    try:")
+    lines.append(f"        return st.pack({', '.join(args)})")
+    lines.append("    except struct_error:")
+    lines.append("        return None")
+    enc_ns: dict[str, Any] = {
+        "cache_get": cache.get, "new_format": new_format, "struct_error": struct.error, "bool": bool,
+    }
+    exec("\n".join(lines), enc_ns)  # noqa: S102 - source built above from the declaration
+    layout.fast_encode = enc_ns["fast_encode"]
+
+    # -- decoder --------------------------------------------------------------------------
+    # Each vector's one-byte length sits at a constant offset plus the lengths before it.
+    # Given those lengths, one cached struct unpacks the whole value, length bytes
+    # included; ``unpack`` insists on the exact size (no truncation, no trailing byte).
+    # First guess: the format last used for a value of this size; it stands only if the
+    # length bytes it unpacked are the ones it was built for (then a sequential reading
+    # would find every field where the format put it). Otherwise the lengths are read
+    # one by one; an index past the end is IndexError.
+    by_size: dict[int, tuple[struct.Struct, tuple[int, ...]]] = {}
+
+    lens = [f"l{i}" for i in byte_idx]
+    targets = []
+    for i, (_, t) in enumerate(fields):
+        if t is BYTES:
+            targets.append(f"l{i}")
+        targets.append(ident[i])
+    unpack = f"{', '.join(targets)}, = st.unpack(data)"
+    key_expr = f"({''.join(f'{x}, ' for x in lens)})"
+    lines = [
+        "def fast_decode(data):",
+        "    n = len(data)",
+        "    hit = by_size_get(n)",
+        "    if hit is not None:",
+        "        st, key = hit",
+        f"        {unpack}",
+        f"        if {key_expr} != key:",
+        "            hit = None",
+        "    if hit is None:",
+        "        try:",
+    ]
+    gap = 0  # bytes of fixed-width fields since the previous vector
+    first = True
+    for i, (_, t) in enumerate(fields):
+        if t is BYTES:
+            # the offset of this length byte: ``p`` is the end of the previous vector
+            if first:
+                lines.append(f"            l{i} = data[{gap}]")
+                lines.append(f"            p = {gap + 1} + l{i}")
+            else:
+                lines.append(f"            l{i} = data[p + {gap}]" if gap else f"            l{i} = data[p]")
+                lines.append(f"            p += {gap + 1} + l{i}")
+            first = False
+            gap = 0
+        else:
+            gap += struct.calcsize("<" + t.fmt)  # type: ignore[operator]
+    lines += ["        except IndexError:", "            return None"]
+    if lens:
+        lines += [f"        if ({' | '.join(lens)}) >= 128:", "            return None"]
+    lines += [
+        f"        key = {key_expr}",
+        "        st = cache_get(key)",
+        "        if st is None:",
+        "            st = new_format(key)",
+        "            if st is None:",
+        "                return None",
+        "        if st.size != n:",
+        "            return None",
+        f"        if len(by_size) < {_FORMAT_CACHE_SIZE}:",
+        "            by_size[n] = (st, key)",
+        f"        {unpack}",
+    ]
+    for i in bool_idx:
+        lines.append(f"    if {ident[i]} > 1:")
+        lines.append("        return None")
+        lines.append(f"    {ident[i]} = {ident[i]} == 1")
+    # the instance is built as ``MoveStruct._trusted`` does, inline
+    lines.append("    obj = new(cls)")
+    lines.append("    setattr_(obj, '__dict__', {" + ", ".join(f"{name!r}: {ident[j]}" for j, (name, _) in enumerate(fields)) + "})")
+    lines.append("    setattr_(obj, '__pydantic_fields_set__', fields_set)")
+    lines.append("    setattr_(obj, '__pydantic_extra__', None)")
+    lines.append("    setattr_(obj, '__pydantic_private__', None)")
+    lines.append("    return obj")
+    dec_ns: dict[str, Any] = {
+        "cache_get": cache.get, "new_format": new_format, "by_size_get": by_size.get, "by_size": by_size,
+        "new": object.__new__, "cls": cls, "setattr_": _setattr, "fields_set": layout.names,
+    }
+    exec("\n".join(lines), dec_ns)  # noqa: S102 - source built above from the declaration
+    layout.fast_decode = dec_ns["fast_decode"]
+    layout.fast_decode_source = "\n".join(lines)
 
 
 class MoveStruct(BaseModel):
@@ -79,7 +235,7 @@ class MoveStruct(BaseModel):
             if meta.human:
                 human[name] = meta.human
         cls.__layout__ = _Layout(cls.__name__, fields, human)
-        _compile(cls.__layout__)
+        _compile(cls.__layout__, cls)
 
     # -- validation -----------------------------------------------------------------
 
@@ -105,15 +261,37 @@ class MoveStruct(BaseModel):
     def _trusted(cls, values: dict[str, Any]) -> "MoveStruct":
         """Build from values the decoder produced (already in range): skip re-validation."""
         obj = cls.__new__(cls)
-        object.__setattr__(obj, "__dict__", values)
-        object.__setattr__(obj, "__pydantic_fields_set__", set(values))
-        object.__setattr__(obj, "__pydantic_extra__", None)
-        object.__setattr__(obj, "__pydantic_private__", None)
+        _setattr(obj, "__dict__", values)
+        _setattr(obj, "__pydantic_fields_set__", cls.__layout__.names)
+        _setattr(obj, "__pydantic_extra__", None)
+        _setattr(obj, "__pydantic_private__", None)
         return obj
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Any:
+        """A copy; unlike plain pydantic, the ``update`` values are validated like the fields.
+
+        A copy with an out-of-range or mistyped value would otherwise be an invalid
+        struct (a bool in a ``u64`` field would even encode, as 0 or 1).
+        """
+        if update:
+            name = type(self).__name__
+            types = dict(self.__layout__.fields)
+            checked = {}
+            for k, v in update.items():
+                if k not in types:
+                    raise FieldError(f"unknown field {k!r}", path=name)
+                checked[k] = types[k].check(v, f"{name}.{k}")
+            update = checked
+        return super().model_copy(update=update, deep=deep)
 
     # -- BCS ----------------------------------------------------------------------------
 
     def to_bcs(self) -> bytes:
+        fast = self.__layout__.fast_encode
+        if fast is not None:
+            data = fast(self.__dict__)
+            if data is not None:
+                return data
         out = bytearray()
         self._encode_into(out, type(self).__name__)
         return bytes(out)
@@ -155,12 +333,19 @@ class MoveStruct(BaseModel):
 
     @classmethod
     def from_bcs(cls, data: bytes, *, lenient_uleb: bool = False) -> "MoveStruct":
-        """Decode exactly one value; any leftover byte is an error."""
-        data = bytes(data)
+        """Decode exactly one value; any leftover byte is an error.
+
+        Strict by default: only the canonical encoding is accepted. ``lenient_uleb``
+        accepts non-minimal ULEB128 lengths, as the chain's import decoder does.
+        """
+        if data.__class__ is not bytes:
+            data = bytes(data)
         if not lenient_uleb:
-            fast = cls._decode_fast(data, 0)
-            if fast is not None and fast[1] == len(data):
-                return fast[0]
+            fast = cls.__layout__.fast_decode
+            if fast is not None:
+                value = fast(data)
+                if value is not None:
+                    return value
         r = Reader(data, lenient_uleb=lenient_uleb)
         value = cls._decode_slow(r, cls.__name__)
         if r.pos != len(data):
@@ -168,43 +353,6 @@ class MoveStruct(BaseModel):
                 f"{len(data) - r.pos} trailing byte(s) after the value", offset=r.pos, path=cls.__name__
             )
         return value
-
-    @classmethod
-    def _decode_fast(cls, data: bytes, pos: int) -> tuple["MoveStruct", int] | None:
-        """The common case, with no error reporting: any oddity returns None for the slow path."""
-        n = len(data)
-        values: dict[str, Any] = {}
-        for step in cls.__layout__.steps:
-            kind = step[0]
-            if kind == _FIXED:
-                _, st, names, bools = step
-                end = pos + st.size
-                if end > n:
-                    return None
-                vals = st.unpack_from(data, pos)
-                pos = end
-                if bools:
-                    vals = list(vals)
-                    for i in bools:
-                        if vals[i] > 1:
-                            return None
-                        vals[i] = vals[i] == 1
-                values.update(zip(names, vals))
-            elif kind == _BYTES:
-                if pos >= n:
-                    return None
-                length = data[pos]
-                if length >= 0x80:
-                    return None
-                pos += 1
-                end = pos + length
-                if end > n:
-                    return None
-                values[step[1]] = data[pos:end]
-                pos = end
-            else:
-                return None
-        return cls._trusted(values), pos
 
     @classmethod
     def _decode_slow(cls, r: Reader, path: str) -> "MoveStruct":

@@ -66,6 +66,8 @@ def encode_cmd(file: str, type_name: str, as_json: bool) -> None:
     """Canonical BCS hex of each JSON value in FILE ('-' for stdin)."""
     model = STRUCT_TYPES[type_name]
     items = parse_struct_inputs(read_source(file), file, model)
+    if not items:
+        raise InputError(f"{file}: no {type_name} in it (an empty array, result or Option)")
     if as_json:
         emit_json([{"source": src, "type": type_name, "bcs_hex": "0x" + v.to_bcs().hex()} for src, v, _ in items])
         return
@@ -80,7 +82,7 @@ def encode_cmd(file: str, type_name: str, as_json: bool) -> None:
 def decode_cmd(source: str, type_name: str, as_json: bool) -> None:
     """Strictly decode BCS (hex text, a hex/.bcs FILE, or '-') into Move JSON."""
     model = STRUCT_TYPES[type_name]
-    if source != "-" and Path(source).is_file():
+    if source != "-" and _is_file(source):
         label = source
         raw = read_source(source)
         data = raw if source.endswith(".bcs") else _hex_or_binary(raw, source)
@@ -106,15 +108,32 @@ def decode_cmd(source: str, type_name: str, as_json: bool) -> None:
         click.echo(f"expected_hash  {expected_hash(data)}")
 
 
+def _is_file(source: str) -> bool:
+    """Whether SOURCE names a file; a long hex argument is too long a name, not an error."""
+    try:
+        return Path(source).is_file()
+    except (OSError, ValueError):  # ENAMETOOLONG; a NUL character
+        return False
+
+
+#: bytes that never occur in hex text but are everywhere in BCS (small integers, bools)
+_BINARY_ONLY = frozenset(range(0x00, 0x09)) | frozenset(range(0x0E, 0x20)) | {0x7F}
+
+
 def _hex_or_binary(raw: bytes, name: str) -> bytes:
+    """Hex text, or else the BCS bytes themselves. BCS is often all ASCII (``01 00 01 00``
+    is a DualWriteStatus), so a control byte, not a failed ASCII decoding, marks it binary."""
     try:
         text = raw.decode("ascii")
     except UnicodeDecodeError:
         return raw
+    if not raw or not _BINARY_ONLY.isdisjoint(raw):
+        return raw
     try:
         return parse_hex(text, name)
     except FieldError as e:
-        raise InputError(f"{name}: not hex: {e.reason}") from None
+        reason = e.reason if e.reason.startswith("not hex") else f"not hex: {e.reason}"
+        raise InputError(f"{name}: {reason}") from None
 
 
 @click.group("evidence")
