@@ -7,8 +7,11 @@ A transaction's success proves nothing (a disabled mirror "succeeds" and writes 
 
 Every action goes to an append-only JSON Lines journal. A run that was interrupted is
 continued by the next run on the same backend: steps the journal records as done are
-not repeated, a lottery already ``ok`` is left alone, and a mirror that the
-interrupted run switched on is switched off again at the end.
+not repeated while the chain still shows their effect (an expectation registered by a
+done ``set_expected_hash`` that is still pending; a step whose effect is gone — the
+on-call cleared the expectation or turned the mirror off in between — is sent again),
+a lottery already ``ok`` is left alone, and a mirror that the interrupted run switched
+on (or was switching on when it stopped) is switched off again at the end.
 """
 
 from __future__ import annotations
@@ -100,12 +103,15 @@ class HealPlan:
 
 def plan(backend: Backend, ids: Iterable[int] | None = None, *, enable_mirror: bool = False) -> HealPlan:
     """The exact repair plan: what each lottery needs, in chain order, or why it cannot be healed."""
+    # one pending_expected_hashes call saves a status view for every lottery with nothing pending
+    pending_ids = set(bridge.pending(backend))
     if ids is None:
         candidates = all_ids(backend)
-        diffs = [d for d in (diff(backend, i) for i in candidates) if d.state not in (State.OK, State.ABSENT)]
+        diffs = [d for d in (diff(backend, i, pending_ids=pending_ids) for i in candidates)
+                 if d.state not in (State.OK, State.ABSENT)]
         diffs = [d for d in diffs if not (d.state is State.PENDING and d.history_hash is None)]
     else:
-        diffs = [diff(backend, i) for i in ids]
+        diffs = [diff(backend, i, pending_ids=pending_ids) for i in ids]
     flags = bridge.flags(backend)
     mirror_on = bridge.is_mirror_enabled(backend)
     bridge_on = bridge.bridge_initialized(backend)
@@ -170,9 +176,11 @@ class Journal:
         for n, line in enumerate(lines, 1):
             try:
                 out.append(json.loads(line))
-            except json.JSONDecodeError:
-                if n == len(lines):  # a torn last line from a crash mid-write: the action after it never ran
-                    break
+            except json.JSONDecodeError as e:
+                # a torn record from a crash mid-write (the action after it never ran; a later run closed
+                # the line and appended after it): JSON cut short, not something else
+                if e.pos >= len(line.rstrip()) or e.msg.startswith("Unterminated string"):
+                    continue
                 raise InputError(f"heal journal {self.path}: record {n} is not JSON") from None
         return out
 
@@ -180,8 +188,11 @@ class Journal:
         record = {"ts": datetime.now(timezone.utc).isoformat(), **record}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         data = (json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         try:
+            end = os.lseek(fd, 0, os.SEEK_END)
+            if end and os.pread(fd, 1, end - 1) != b"\n":
+                data = b"\n" + data  # close a torn last line, so this record is a line of its own
             os.write(fd, data)
             os.fsync(fd)
         finally:
@@ -200,11 +211,15 @@ class Journal:
                 run = runs[rid]
                 if r.get("event") == "run_end":
                     run["ended"] = True
-                elif r.get("event") == "step" and r.get("status") == "done":
-                    run["done"].add(r["key"])
-                    if r.get("action") == ENABLE_MIRROR:
-                        run["enabled"] = True
-                    if r.get("action") == RESTORE_MIRROR:
+                elif r.get("event") == "step":
+                    status, action = r.get("status"), r.get("action")
+                    if status == "done":
+                        run["done"].add(r["key"])
+                    if action == ENABLE_MIRROR:
+                        # "started" without "done": it may have committed before the stop; turning the
+                        # mirror off again is a no-op if it did not
+                        run["enabled"] = status in ("started", "done")
+                    if action == RESTORE_MIRROR and status == "done":
                         run["enabled"] = False
         for rid, run in reversed(list(runs.items())):
             if run["backend"] == backend and not run["ended"]:
@@ -307,8 +322,17 @@ def heal(backend: Backend, ids: Iterable[int] | None = None, *, apply: bool = Fa
         report.run_id = uuid.uuid4().hex[:12]
         j.append({"run": report.run_id, "event": "run_start", "backend": hp.backend, "plan": hp.to_json()})
 
-    def step(s: Step) -> Any:
-        if s.key in done:
+    def still_done(s: Step, lp: LotteryPlan | None) -> bool:
+        """A step the journal records as done is skipped only while the chain still shows its effect.
+
+        Only a registered expectation can be both done and still needed: every other step is in
+        the plan because its effect is not on chain now (mirror off, legacy copy not exact,
+        expectation still pending), so the journal's "done" is stale and the step is sent again.
+        """
+        return s.key in done and s.action == SET and lp is not None and lp.diff.expected_hash == s.expected_hash
+
+    def step(s: Step, lp: LotteryPlan | None = None) -> Any:
+        if still_done(s, lp):
             return "skipped"
         j.append({"run": report.run_id, "event": "step", "key": s.key, "action": s.action, "lottery_id": s.lottery_id,
                   "call": s.describe(), "status": "started"})
@@ -343,7 +367,7 @@ def heal(backend: Backend, ids: Iterable[int] | None = None, *, apply: bool = Fa
             continue
         try:
             for s in lp.steps:
-                r = step(s)
+                r = step(s, lp)
                 (out.skipped if r == "skipped" else out.done).append(s.action)
         except DualwriteError as e:
             out.error, out.error_kind = str(e), _error_kind(e)

@@ -45,20 +45,20 @@ def parse_ids(specs: Iterable[str], where: str = "argument") -> list[int]:
 
 
 def ids_from_file(path: Path) -> list[int]:
-    """One id or range per line; ``#`` comments and blank lines ignored."""
+    """One id or range per line; ``#`` comments and blank lines ignored; order kept, duplicates dropped."""
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except OSError as e:
         raise InputError(f"--ids-file {path}: {e.strerror}") from None
-    specs = []
+    specs: dict[int, None] = {}
     for n, line in enumerate(lines, 1):
         text = line.split("#", 1)[0].strip()
         if text:
             try:
-                specs.extend(parse_ids([text], f"{path}:{n}:"))
+                specs.update(dict.fromkeys(parse_ids([text], f"{path}:{n}:")))
             except InputError as e:
                 raise InputError(str(e)) from None
-    return specs
+    return list(specs)
 
 
 def all_ids(backend: Backend) -> list[int]:
@@ -155,7 +155,8 @@ class VerifyReport:
             "exit_code": int(self.exit_code),
             "clean": self.exit_code == ExitCode.OK,
             "policy": {"allow_pending": self.policy.allow_pending,
-                       "pending_grace_s": self.policy.pending_grace.total_seconds() if self.policy.pending_grace else None},
+                       "pending_grace_s": (self.policy.pending_grace.total_seconds()
+                                           if self.policy.pending_grace is not None else None)},
             "lotteries": sorted([c.to_json() for c in self.checked] + [u.to_json() for u in self.unchecked],
                                 key=lambda r: r["lottery_id"]),
         }

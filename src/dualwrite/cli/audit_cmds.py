@@ -91,7 +91,8 @@ def verify_cmd(ids, ids_file, all_, allow_pending, pending_grace, jobs, report, 
     policy = Policy(allow_pending, parse_duration(pending_grace) if pending_grace else None)
     lottery_ids = parse_ids(ids, "LOTTERY_ID")
     if ids_file:
-        lottery_ids += [i for i in ids_from_file(ids_file) if i not in set(lottery_ids)]
+        given = set(lottery_ids)
+        lottery_ids += [i for i in ids_from_file(ids_file) if i not in given]
     with opened(cfg) as b:
         if all_:
             seen = set(lottery_ids)
