@@ -79,7 +79,7 @@ def failure(text: str, *, where: str, returncode: int | None = None) -> Exceptio
         return abort
     if INVALID_ARGS.search(text):
         return InputError(f"{where}: the CLI rejected the arguments: {text}")
-    m = re.search(r"status:?\s*\"?(Fail|Invalid|Pending|PendingAfterExecution)\b", text)
+    m = re.search(r"status(?::|\s+(?:was|is|of))?\s*[\"'`]?(Fail|Invalid|PendingAfterExecution|Pending)\b", text)
     if m:
         h = re.search(r"0x[0-9a-fA-F]{64}", text)
         return TransactionFailed(m[1], txn_hash=h[0] if h else None, detail=text)

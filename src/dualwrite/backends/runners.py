@@ -7,6 +7,7 @@ stderr; it raises ``BackendUnavailable`` when the thing to run on is not there a
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import subprocess
@@ -81,7 +82,14 @@ def _podman_bin(podman_bin: str | None) -> str:
     return found
 
 
-def _podman_error(c: Completed, what: str) -> Exception:
+_PULL_FAILED = ("initializing source", "pinging container registry", "manifest unknown", "name unknown",
+                "requested access to the resource is denied", "repository not found", "error pulling image",
+                "unable to pull", "short-name resolution")
+_EXEC_STATE = ("can only create exec sessions on running containers", "container state improper",
+               "is not running", "no container with name or id", "no such container")
+
+
+def _podman_error(c: Completed, what: str, image: str | None = None) -> Exception:
     text = (c.stderr or c.stdout).strip().splitlines()
     line = text[-1] if text else f"exit {c.returncode}"
     low = line.lower()
@@ -89,6 +97,9 @@ def _podman_error(c: Completed, what: str) -> Exception:
         return BackendUnavailable(f"{what}: {line}")
     if "image not known" in low or "unable to find image" in low or "image not found" in low:
         return BackendUnavailable(f"{what}: {line}")
+    if image and any(s in low for s in _PULL_FAILED):
+        # not in local storage, and podman's attempt to pull it failed (no registry, no such repository)
+        return BackendUnavailable(f"{what}: image {image!r} is not in local storage and could not be pulled ({line})")
     if "is not running" in low or "container state improper" in low:
         return TransientBackendError(f"{what}: {line}")
     return BackendError(f"{what}: {line}")
@@ -103,8 +114,10 @@ class PodmanExecRunner:
 
     def execute(self, argv: list[str], timeout: float) -> Completed:
         c = _subprocess([self.podman, "exec", self.container, CONTAINER_SUPRA, *argv], timeout, "podman backend")
-        # podman exec's own failures exit 125 (engine), 126/127 (command); the CLI's exit 1 passes through
-        if c.returncode in (125, 126, 127):
+        # podman exec's own failures exit 125 (engine), 126/127 (command); exec into a stopped container
+        # exits 255 (podman 4). The CLI's exit 1 passes through.
+        if c.returncode in (125, 126, 127) or (
+                c.returncode == 255 and any(s in c.stderr.lower() for s in _EXEC_STATE)):
             raise _podman_error(c, f"podman backend (exec {self.container})")
         return c
 
@@ -144,7 +157,7 @@ class PodmanRunRunner:
             d.mkdir(parents=True, exist_ok=True)
         c = _subprocess(self.argv(argv), timeout, "podman backend")
         if c.returncode in (125, 126, 127):
-            raise _podman_error(c, f"podman backend (run {self.image})")
+            raise _podman_error(c, f"podman backend (run {self.image})", self.image)
         return c
 
     def describe(self) -> str:
@@ -157,18 +170,45 @@ class PodmanRunRunner:
 # -- Docker (the docker SDK) ---------------------------------------------------------------------
 
 
+#: the API version the probe client is made with; it sends nothing versioned
+_PROBE_API = "1.24"
+
+
 def docker_client(docker_host: str | None = None, timeout: float = 60):
-    """A docker SDK client for DOCKER_HOST (or the given host), checked with a ping."""
+    """A docker SDK client for DOCKER_HOST (or the given host), checked with a ping.
+
+    The API version comes from the ``Api-Version`` header of ``/_ping`` (as the docker CLI
+    negotiates it), not from ``/version``, which podman's service takes 0.3-0.5 s to answer.
+    The client's HTTP timeout is longer than the call deadline (whole seconds, at least 10):
+    our own deadlines (exec thread, ``wait``) fire first, and a ``--timeout`` under one second
+    does not become an HTTP timeout of 0.
+    """
     try:
         import docker
+        import requests
         from docker.errors import DockerException
     except ImportError:  # pragma: no cover - docker is a dependency
         raise BackendUnavailable("docker backend: the docker Python SDK is not installed") from None
+    http_timeout = max(10, math.ceil(timeout) + 10)
+
+    def make(version: str):
+        if docker_host:
+            return docker.DockerClient(base_url=docker_host, version=version, timeout=http_timeout)
+        return docker.from_env(version=version, timeout=http_timeout)
+
     try:
-        client = docker.DockerClient(base_url=docker_host, timeout=int(timeout)) if docker_host else docker.from_env(timeout=int(timeout))
-        client.ping()
+        probe = make(_PROBE_API)
+        try:
+            r = probe.api.get(probe.api.base_url + "/_ping", timeout=http_timeout)
+            r.raise_for_status()
+            api = r.headers.get("Api-Version")
+        finally:
+            probe.close()
+        client = make(api or "auto")
+        if not api:
+            client.ping()
         return client
-    except DockerException as e:
+    except (DockerException, requests.RequestException) as e:
         host = docker_host or os.environ.get("DOCKER_HOST") or "the default socket"
         raise BackendUnavailable(f"docker backend: no Docker engine at {host} ({_short(e)})") from None
 
@@ -206,21 +246,25 @@ class DockerExecRunner:
 
         self.client = client
         found = None
-        if container:
-            try:
-                found = client.containers.get(container)
-            except NotFound:
-                found = None
+        try:
+            found = client.containers.get(container or COMPOSE_SERVICE)
+        except NotFound:
+            found = None
+        if found is None and container not in (None, COMPOSE_SERVICE):
+            # a container named explicitly is that one or none: never another chain's CLI
+            raise BackendUnavailable(
+                f"docker backend: no container {container!r}; start it, or pass --image for one-shot containers")
         if found is None:  # the operators' compose file names the service supra_cli
             matches = client.containers.list(filters={"label": f"com.docker.compose.service={COMPOSE_SERVICE}"})
             found = matches[0] if matches else None
         if found is None:
             raise BackendUnavailable(
-                f"docker backend: no container {container or COMPOSE_SERVICE!r} (nor one of compose service "
+                f"docker backend: no container {COMPOSE_SERVICE!r} (nor one of compose service "
                 f"{COMPOSE_SERVICE!r}); start it, or pass --image for one-shot containers")
         self.container = found
 
     def execute(self, argv: list[str], timeout: float) -> Completed:
+        import requests
         from docker.errors import APIError
 
         self.container.reload()
@@ -230,6 +274,10 @@ class DockerExecRunner:
             res = _in_thread(lambda: self.container.exec_run([CONTAINER_SUPRA, *argv], demux=True),
                              timeout, f"docker backend (exec {self.container.name})")
         except APIError as e:
+            raise BackendError(f"docker backend (exec {self.container.name}): {_short(e)}") from None
+        except requests.Timeout:
+            raise BackendTimeout(f"docker backend (exec {self.container.name}): no answer within {timeout:g}s") from None
+        except requests.RequestException as e:  # the engine went away mid-call
             raise BackendError(f"docker backend (exec {self.container.name}): {_short(e)}") from None
         out, err = res.output if res.output else (None, None)
         return Completed(res.exit_code if res.exit_code is not None else 0,
