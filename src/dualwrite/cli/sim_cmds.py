@@ -171,8 +171,14 @@ def sim_reset(state, yes) -> None:
     from dualwrite.sim.store import default_state_path
 
     path = Path(state) if state else default_state_path()
-    if not yes and not click.confirm(f"Delete simulator state {path}?", default=False):
-        raise InputError("reset not confirmed (pass --yes)")
+    if not yes:
+        try:
+            confirmed = click.confirm(f"Delete simulator state {path}?", default=False, err=True)
+        except click.Abort:  # no terminal answer (EOF): not confirmed, a usage error, not exit 1 ("drift")
+            click.echo("", err=True)
+            confirmed = False
+        if not confirmed:
+            raise InputError("reset not confirmed (pass --yes)")
     for suffix in ("", "-wal", "-shm", "-journal"):
         Path(str(path) + suffix).unlink(missing_ok=True)
     click.echo(f"removed {path}")

@@ -332,22 +332,26 @@ class Chain:
 
     def events(self, type_name: str | None = None, lottery_id: int | None = None,
                limit: int | None = None) -> list[dict[str, Any]]:
-        sql = "SELECT version, txn_hash, seq, type, data FROM events"
+        sql = "SELECT id, version, txn_hash, seq, type, data FROM events"
         where, params = [], []
         if type_name:
-            where.append("(type = ? OR type LIKE ?)")
-            params += [type_name, f"%::{type_name}"]
+            # the fully qualified type, or its tail after a "::" (exact and case-sensitive, no LIKE wildcards)
+            suffix = "::" + type_name
+            where.append("(type = ? OR substr(type, -?) = ?)")
+            params += [type_name, len(suffix), suffix]
         if lottery_id is not None:
             where.append("lottery_id = ?")
             params.append(u64_to_sql(lottery_id))
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY id"
         if limit:
-            sql = f"SELECT * FROM ({sql.replace('ORDER BY id', 'ORDER BY id DESC')} LIMIT {int(limit)}) ORDER BY version"
+            # the last N, still oldest first (emission order within a transaction kept)
+            sql = f"SELECT * FROM ({sql} ORDER BY id DESC LIMIT {int(limit)}) ORDER BY id"
+        else:
+            sql += " ORDER BY id"
         rows = self.store.conn.execute(sql, params).fetchall()
         return [{"version": v, "transaction_hash": h, "sequence_number": str(seq), "type": ty, "data": json.loads(d)}
-                for v, h, seq, ty, d in rows]
+                for _id, v, h, seq, ty, d in rows]
 
     def last_event_time(self, type_name: str, lottery_id: int) -> float | None:
         """Commit time (unix seconds) of the newest event of that type for that lottery."""

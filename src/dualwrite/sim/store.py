@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import sqlite3
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -74,13 +76,33 @@ class Store:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S, isolation_level=None,
                                         check_same_thread=False)
-            self.conn.execute("PRAGMA journal_mode=WAL")
+            self._enable_wal()
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self._init_schema()
         except sqlite3.DatabaseError as e:
             raise InputError(f"simulator state {self.path}: not a usable SQLite file ({e})") from None
         except OSError as e:
             raise BackendError(f"simulator state {self.path}: {e.strerror or e}") from None
+
+    def _enable_wal(self) -> None:
+        """Switch the file to WAL, retrying while other openers race for the same switch.
+
+        On a fresh file (still in rollback-journal mode) two connections switching at once
+        can deadlock on the lock upgrade; SQLite then answers SQLITE_BUSY at once, without
+        the busy handler, so the busy timeout does not cover it.
+        """
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        delay = 0.002
+        while True:
+            try:
+                self.conn.execute("PRAGMA journal_mode=WAL").fetchone()
+                return
+            except sqlite3.OperationalError as e:
+                text = str(e).lower()
+                if ("locked" not in text and "busy" not in text) or time.monotonic() >= deadline:
+                    raise
+            time.sleep(delay * (1 + random.random()))
+            delay = min(delay * 2, 0.05)
 
     def _init_schema(self) -> None:
         with self.write():

@@ -79,7 +79,12 @@ def _confirm_gas() -> bool:
     sys.stderr.write("Do you want to submit a transaction for a range of [500 - 750] Octas "
                      "at a gas unit price of 100 Octas? [yes/no] >\n")
     sys.stderr.flush()
-    answer = sys.stdin.readline().strip().lower()
+    if sys.stdin is None:  # descriptor 0 closed: nobody can answer, so nothing is submitted
+        return False
+    try:
+        answer = sys.stdin.readline().strip().lower()
+    except (OSError, ValueError, UnicodeDecodeError):
+        return False
     return answer in ("yes", "y")
 
 
@@ -115,11 +120,13 @@ def run(argv: list[str]) -> int:
                 return 0
             _print_json({"result": result})
             return 0
-        if (args.gas_unit_price is None or args.max_gas is None) and not args.assume_yes:
-            if not _confirm_gas():
-                return _fail("Aborted command")
         sys.stderr.write(f"account: {chain.addresses.account(args.profile)}\n")
         try:
+            if (args.gas_unit_price is None or args.max_gas is None) and not args.assume_yes:
+                # v9 simulates first (an abort is reported as such), then asks on the terminal
+                chain.simulate(args.function_id, args.args, profile=args.profile, type_args=args.type_args)
+                if not _confirm_gas():
+                    return _fail("Aborted command")
             txn = chain.run(args.function_id, args.args, profile=args.profile, type_args=args.type_args,
                             max_gas=args.max_gas, gas_unit_price=args.gas_unit_price)
         except MoveAbort as e:
