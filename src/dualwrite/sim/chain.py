@@ -355,10 +355,11 @@ class Chain:
 
     def last_event_time(self, type_name: str, lottery_id: int) -> float | None:
         """Commit time (unix seconds) of the newest event of that type for that lottery."""
+        suffix = "::" + type_name
         row = self.store.conn.execute(
             "SELECT t.timestamp_us FROM events e JOIN transactions t ON t.version = e.version "
-            "WHERE e.lottery_id = ? AND (e.type = ? OR e.type LIKE ?) ORDER BY e.id DESC LIMIT 1",
-            (u64_to_sql(lottery_id), type_name, f"%::{type_name}")).fetchone()
+            "WHERE e.lottery_id = ? AND (e.type = ? OR substr(e.type, -?) = ?) ORDER BY e.id DESC LIMIT 1",
+            (u64_to_sql(lottery_id), type_name, len(suffix), suffix)).fetchone()
         return None if row is None else row[0] / 1e6
 
     def version(self) -> int:
