@@ -43,6 +43,15 @@ def _txn_out(backend, action: str, txn: TxnResult, as_json: bool, extra: dict | 
     click.echo(f"{action}: {txn.status} (txn {txn.hash}; {events})")
 
 
+def _transact(cfg, as_json: bool, label: str, call, extra: dict | None = None) -> TxnResult:
+    """Open the backend, name it, run one entry function, report it."""
+    with opened(cfg) as b:
+        say_backend(b, as_json)
+        txn = call(b)
+        _txn_out(b, label, txn, as_json, extra)
+        return txn
+
+
 @click.command("init")
 @click.argument("abort_on_mismatch", type=BOOL)
 @click.argument("abort_on_missing", type=BOOL)
@@ -50,10 +59,8 @@ def _txn_out(backend, action: str, txn: TxnResult, as_json: bool, extra: dict | 
 @json_option
 def init_cmd(abort_on_mismatch, abort_on_missing, cfg, as_json):
     """legacy_bridge::init_dual_write (enabled, with the two abort flags)."""
-    with opened(cfg) as b:
-        say_backend(b, as_json)
-        _txn_out(b, f"init_dual_write(abort_on_mismatch={abort_on_mismatch}, abort_on_missing={abort_on_missing})",
-                 bridge.init(b, abort_on_mismatch, abort_on_missing), as_json)
+    _transact(cfg, as_json, f"init_dual_write(abort_on_mismatch={abort_on_mismatch}, abort_on_missing={abort_on_missing})",
+              lambda b: bridge.init(b, abort_on_mismatch, abort_on_missing))
 
 
 @click.command("update-flags")
@@ -64,11 +71,9 @@ def init_cmd(abort_on_mismatch, abort_on_missing, cfg, as_json):
 @json_option
 def update_flags_cmd(enabled, abort_on_mismatch, abort_on_missing, cfg, as_json):
     """legacy_bridge::update_flags."""
-    with opened(cfg) as b:
-        say_backend(b, as_json)
-        _txn_out(b, f"update_flags(enabled={enabled}, abort_on_mismatch={abort_on_mismatch}, "
-                    f"abort_on_missing={abort_on_missing})",
-                 bridge.update_flags(b, enabled, abort_on_mismatch, abort_on_missing), as_json)
+    _transact(cfg, as_json, f"update_flags(enabled={enabled}, abort_on_mismatch={abort_on_mismatch}, "
+                            f"abort_on_missing={abort_on_missing})",
+              lambda b: bridge.update_flags(b, enabled, abort_on_mismatch, abort_on_missing))
 
 
 def expected_from_summary(files: tuple[str, ...], lottery_id: int) -> bytes:
@@ -93,10 +98,8 @@ def set_cmd(lottery_id, hash_hex, summary_files, any_length, cfg, as_json):
     if bool(hash_hex) == bool(summary_files):
         raise InputError("set: give exactly one of HASH or --summary FILE")
     h = expected_from_summary(summary_files, lottery_id) if summary_files else bridge.parse_hash(hash_hex, "HASH", any_length=any_length)
-    with opened(cfg) as b:
-        say_backend(b, as_json)
-        _txn_out(b, f"set_expected_hash({lottery_id}, 0x{h.hex()})", bridge.set_expected(b, lottery_id, h), as_json,
-                 {"lottery_id": lottery_id, "expected_hash": "0x" + h.hex()})
+    _transact(cfg, as_json, f"set_expected_hash({lottery_id}, 0x{h.hex()})",
+              lambda b: bridge.set_expected(b, lottery_id, h), {"lottery_id": lottery_id, "expected_hash": "0x" + h.hex()})
 
 
 @click.command("clear")
@@ -105,9 +108,8 @@ def set_cmd(lottery_id, hash_hex, summary_files, any_length, cfg, as_json):
 @json_option
 def clear_cmd(lottery_id, cfg, as_json):
     """legacy_bridge::clear_expected_hash (no event; a no-op when nothing is pending)."""
-    with opened(cfg) as b:
-        say_backend(b, as_json)
-        _txn_out(b, f"clear_expected_hash({lottery_id})", bridge.clear(b, lottery_id), as_json, {"lottery_id": lottery_id})
+    _transact(cfg, as_json, f"clear_expected_hash({lottery_id})", lambda b: bridge.clear(b, lottery_id),
+              {"lottery_id": lottery_id})
 
 
 @click.command("enable-mirror")
@@ -115,9 +117,7 @@ def clear_cmd(lottery_id, cfg, as_json):
 @json_option
 def enable_mirror_cmd(cfg, as_json):
     """legacy_bridge::enable_legacy_mirror (a no-op when already on)."""
-    with opened(cfg) as b:
-        say_backend(b, as_json)
-        _txn_out(b, "enable_legacy_mirror", bridge.enable_mirror(b), as_json)
+    _transact(cfg, as_json, "enable_legacy_mirror", bridge.enable_mirror)
 
 
 @click.command("disable-mirror")
@@ -125,9 +125,7 @@ def enable_mirror_cmd(cfg, as_json):
 @json_option
 def disable_mirror_cmd(cfg, as_json):
     """legacy_bridge::disable_legacy_mirror (before maintenance)."""
-    with opened(cfg) as b:
-        say_backend(b, as_json)
-        _txn_out(b, "disable_legacy_mirror", bridge.disable_mirror(b), as_json)
+    _transact(cfg, as_json, "disable_legacy_mirror", bridge.disable_mirror)
 
 
 @click.command("mirror")
