@@ -129,6 +129,7 @@ def drill(env: dict[str, str], backend: list[str], state: Path, tmp_path: Path, 
     assert f"CLEAN: {N} lotteries, {N} passed, 0 failed" in p.stdout
 
 
+@pytest.mark.slow
 def test_drill_local(tmp_path: Path) -> None:
     bindir = tmp_path / "bin"
     install_supra_script(bindir, "supra")
@@ -139,6 +140,7 @@ def test_drill_local(tmp_path: Path) -> None:
 
 
 @pytest.mark.engine
+@pytest.mark.slow
 def test_drill_podman_exec(supra_container, tmp_path: Path) -> None:
     c = supra_container(unique_name("dw-audit"))
     prepare(c.state_db)  # the host writes the state the container reads

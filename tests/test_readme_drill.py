@@ -49,6 +49,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     return e
 
 
+@pytest.mark.slow
 def test_readme_drill(env: dict[str, str], tmp_path: Path) -> None:
     def dw(*args: str, expect: int = 0) -> subprocess.CompletedProcess:
         p = subprocess.run([sys.executable, "-m", "dualwrite", *args], check=False, env=env, capture_output=True, text=True,

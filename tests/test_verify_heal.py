@@ -779,6 +779,7 @@ def dualwrite(env: dict[str, str], *args: str, timeout: float = 180) -> subproce
                           timeout=timeout)
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_of_a_real_heal(world: World, local_env: dict[str, str], tmp_path: Path) -> None:
     """``dualwrite heal --apply`` through the local backend (a real supra per call), killed mid-run."""
     world.init()
@@ -946,6 +947,11 @@ def test_journal_refuses_a_damaged_record_that_is_not_a_torn_write(tmp_path: Pat
     j.append({"run": "r1", "event": "run_resume", "backend": "b"})  # closes the torn line first
     assert [r["event"] for r in j.records()] == ["run_start", "run_resume"]
     assert j.path.read_bytes().count(b"\n") == 3
+    full = json.dumps({"run": "r1", "event": "step", "status": "done", "healed": True, "lottery_id": None})
+    for cut in range(1, len(full)):  # wherever a crash cuts a record, it reads as torn, not as damage
+        j2 = Journal(tmp_path / f"cut{cut}.jsonl")
+        j2.path.write_text(full[:cut] + "\n" + full + "\n")
+        assert j2.records() == [json.loads(full)], full[:cut]
     with open(j.path, "ab") as f:
         f.write(b"not json at all\n")
     j.append({"run": "r1", "event": "run_end"})
@@ -962,4 +968,20 @@ def test_heal_without_dual_write_control_mirrors_only(world: World, tmp_path: Pa
     assert [s["action"] for s in p["steps"]] == ["mirror"]  # no control: set_expected_hash would abort 0x1B06
     assert dry["plan"]["chain"]["dual_write_enabled"] is False
     assert world.heal("--apply", "--journal", str(tmp_path / "j.jsonl")).code == 0
+    assert world.verify("--all").code == 0
+
+
+def test_heal_a_drifted_copy_with_a_stale_expectation_while_dual_write_is_off(world: World, tmp_path: Path) -> None:
+    """The mirror repairs the copy but cannot consume the expectation (notify returns at once): clear it too."""
+    world.init()
+    world.call("legacy_bridge::update_flags", "bool:false", "bool:true", "bool:false")
+    world.expect(1, sha3(make_summary(1).to_bcs()))
+    world.finalize(1)
+    world.tamper(1, "--set", "status=7", "--fix-hash")
+    assert world.state_of(1) is State.FIELD_DRIFT
+    (p,) = world.heal("--json").json()["plan"]["lotteries"]
+    assert [s["action"] for s in p["steps"]] == ["mirror", "clear_expected_hash"]
+    r = world.heal("--apply", "--journal", str(tmp_path / "j.jsonl"))
+    assert r.code == 0, r.out
+    assert bridge.pending(world.backend) == []
     assert world.verify("--all").code == 0

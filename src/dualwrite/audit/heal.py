@@ -147,6 +147,9 @@ def _plan_one(d: LotteryDiff, control_enabled: bool, mirror_usable: bool, bridge
     if control_enabled:
         steps.append(Step(SET, lid, d.history_hash))
     steps.append(Step(MIRROR, lid))
+    if not control_enabled and d.expected_hash is not None:
+        # dual-write is disabled: the mirror's notify returns at once and leaves the expectation pending
+        steps.append(Step(CLEAR, lid))
     if not bridge_on:
         return LotteryPlan(d, steps, "blocked",
                            "history_bridge is not initialised: a mirror writes nothing (init_bridge must be signed by @lottery)")
@@ -178,8 +181,9 @@ class Journal:
                 out.append(json.loads(line))
             except json.JSONDecodeError as e:
                 # a torn record from a crash mid-write (the action after it never ran; a later run closed
-                # the line and appended after it): JSON cut short, not something else
-                if e.pos >= len(line.rstrip()) or e.msg.startswith("Unterminated string"):
+                # the line and appended after it): the start of a record, cut short — not something else
+                text = line.rstrip()
+                if text.startswith("{") and (not text.endswith("}") or e.pos >= len(text)):
                     continue
                 raise InputError(f"heal journal {self.path}: record {n} is not JSON") from None
         return out
