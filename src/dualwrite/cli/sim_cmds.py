@@ -20,10 +20,15 @@ def state_option(f):
 
 
 def open_chain(state: Path | None):
+    """The chain for this command; closed when the command's context closes."""
     from dualwrite.sim.chain import Chain
 
-    return Chain(state, lottery_multi=os.environ.get("DUALWRITE_SIM_LOTTERY_MULTI_ADDRESS") or None,
-                 lottery=os.environ.get("DUALWRITE_SIM_LOTTERY_ADDRESS") or None)
+    chain = Chain(state, lottery_multi=os.environ.get("DUALWRITE_SIM_LOTTERY_MULTI_ADDRESS") or None,
+                  lottery=os.environ.get("DUALWRITE_SIM_LOTTERY_ADDRESS") or None)
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.call_on_close(chain.close)
+    return chain
 
 
 @click.group("sim")

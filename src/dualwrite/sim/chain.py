@@ -161,6 +161,15 @@ class Chain:
 
     def _addresses(self, lottery_multi: str | None, lottery: str | None) -> Addresses:
         """Module addresses are fixed when a state file is created; later openers must agree."""
+        stored = self.store.meta_get("addr.lottery_multi"), self.store.meta_get("addr.lottery")
+        if stored[0] is not None:  # the common case: read only, no write lock
+            want = Addresses(normalize_address(lottery_multi, "--lottery-multi-address") if lottery_multi else stored[0],
+                             normalize_address(lottery, "--lottery-address") if lottery else stored[1])
+            if (want.lottery_multi, want.lottery) != stored:
+                raise InputError(
+                    f"simulator state {self.store.path} was created with lottery_multi={stored[0]} "
+                    f"lottery={stored[1]}; reset it to use other module addresses")
+            return want
         with self.store.write():
             stored_lm = self.store.meta_get("addr.lottery_multi")
             stored_l = self.store.meta_get("addr.lottery")
@@ -184,6 +193,12 @@ class Chain:
 
     def close(self) -> None:
         self.store.close()
+
+    def __enter__(self) -> "Chain":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- function ids ----------------------------------------------------------------------------
 

@@ -104,7 +104,19 @@ class Store:
             time.sleep(delay * (1 + random.random()))
             delay = min(delay * 2, 0.05)
 
+    def _schema_ready(self) -> bool:
+        """A plain read: an existing state file needs no write lock to be opened (views stay parallel)."""
+        try:
+            row = self.conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        except sqlite3.OperationalError:
+            return False  # no tables yet
+        if row is not None and row[0] != str(SCHEMA_VERSION):
+            raise InputError(f"simulator state {self.path}: schema {row[0]}, this dualwrite reads {SCHEMA_VERSION}")
+        return row is not None
+
     def _init_schema(self) -> None:
+        if self._schema_ready():
+            return
         with self.write():
             for stmt in SCHEMA.split(";"):
                 if stmt.strip():
