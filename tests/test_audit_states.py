@@ -15,10 +15,7 @@ over arbitrary inputs, and that every hash disagreement lands in a more precise 
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -26,106 +23,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dualwrite import bridge
-from dualwrite.audit.diff import REPAIRABLE, LotteryDiff, State, classify, diff
-from dualwrite.backends import BackendConfig, open_backend
+from dualwrite.audit.diff import REPAIRABLE, State, classify
 from dualwrite.cli.main import cli
 from dualwrite.demo import make_summary
 from dualwrite.errors import MoveAbort
-from dualwrite.sim.chain import Chain
 from dualwrite.sim.tamper import non_canonical_bytes
 from dualwrite.structs import LegacySummary, LotterySummary
 
-DW_ENV = ("DUALWRITE_BACKEND", "DUALWRITE_STATE", "DUALWRITE_SETTINGS", "DUALWRITE_SIM_LOTTERY_MULTI_ADDRESS",
-          "DUALWRITE_SIM_LOTTERY_ADDRESS", "DUALWRITE_LOTTERY_MULTI_ADDRESS", "DUALWRITE_LOTTERY_ADDRESS",
-          "SUPRA_HOME")
-
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for k in DW_ENV:
-        monkeypatch.delenv(k, raising=False)
-
-
-def sha3(b: bytes) -> bytes:
-    return hashlib.sha3_256(b).digest()
+from tests.audit_world import DW_ENV, Out, World, _clean_env, sha3, world  # noqa: F401
 
 
 def hx(b: bytes) -> str:
     return "0x" + b.hex()
-
-
-class World:
-    """One simulator state file; the chain (to act) and the sim backend (to read, as diff does)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.chain = Chain(path)
-        self.backend = open_backend(BackendConfig(backend="sim", state=path))
-
-    # -- chain actions ------------------------------------------------------------------
-
-    def call(self, function: str, *args: str) -> dict[str, Any]:
-        module = function.split("::", 1)[0]
-        home = "lottery" if module == "history_bridge" else "lottery_multi"
-        return self.chain.run(f"{home}::{function}", list(args), profile=home)
-
-    def init(self, *, dual_write: bool = True, abort_on_mismatch: bool = True, abort_on_missing: bool = False,
-             mirror: bool = True, bridge_on: bool = True) -> World:
-        self.call("history::init_history")
-        if bridge_on:
-            self.call("history_bridge::init_bridge")
-        if dual_write:
-            self.call("legacy_bridge::init_dual_write", f"bool:{str(abort_on_mismatch).lower()}",
-                      f"bool:{str(abort_on_missing).lower()}")
-        if mirror:
-            self.call("legacy_bridge::enable_legacy_mirror")
-        return self
-
-    def finalize(self, *ids: int, **changes: Any) -> list[LotterySummary]:
-        out = []
-        for i in ids:
-            s = make_summary(i).model_copy(update=changes) if changes else make_summary(i)
-            self.chain.finalize(s)
-            out.append(s)
-        return out
-
-    def expect(self, lottery_id: int, h: bytes) -> None:
-        self.call("legacy_bridge::set_expected_hash", f"u64:{lottery_id}", f"hex:{h.hex()}")
-
-    def import_legacy(self, lottery_id: int, data: bytes) -> dict[str, Any]:
-        return self.call("history::import_legacy_summary_admin", f"u64:{lottery_id}", f"hex:{data.hex()}",
-                         f"hex:{sha3(data).hex()}")
-
-    def sim(self, *args: str) -> str:
-        """``dualwrite sim ARGS --state STATE`` through the real CLI (in-process); must exit 0."""
-        r = CliRunner().invoke(cli, ["sim", *args, "--state", str(self.path)], catch_exceptions=False)
-        assert r.exit_code == 0, r.output
-        return r.output
-
-    def tamper(self, lottery_id: int, *args: str) -> str:
-        return self.sim("tamper", str(lottery_id), *args)
-
-    # -- reads --------------------------------------------------------------------------
-
-    def diff(self, lottery_id: int) -> LotteryDiff:
-        return diff(self.backend, lottery_id)
-
-    def legacy(self, lottery_id: int) -> LegacySummary | None:
-        return bridge.get_legacy(self.backend, lottery_id)
-
-    def event_names(self, lottery_id: int) -> list[str]:
-        return [e["type"].rsplit("::", 1)[-1] for e in self.chain.events(lottery_id=lottery_id)]
-
-    def close(self) -> None:
-        self.backend.close()
-        self.chain.close()
-
-
-@pytest.fixture
-def world(tmp_path: Path):
-    w = World(tmp_path / "state.sqlite")
-    yield w
-    w.close()
 
 
 def canonical_hash(s: LotterySummary) -> str:

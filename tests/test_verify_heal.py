@@ -18,118 +18,26 @@ import sys
 import xml.etree.ElementTree as ET
 from datetime import UTC, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
 from dualwrite import bridge
-from dualwrite.audit.diff import State, diff
+from dualwrite.audit.diff import State
 from dualwrite.audit.heal import Journal, heal, plan
 from dualwrite.audit.verify import Policy, all_ids, ids_from_file, parse_ids, verify
 from dualwrite.backends import BackendConfig, SimBackend, open_backend
 from dualwrite.cli.main import cli
 from dualwrite.demo import make_summary
 from dualwrite.errors import InputError, MoveAbort
-from dualwrite.sim.chain import Chain
 from dualwrite.sim.install import install_supra_script
 from dualwrite.sim.store import u64_to_sql
 from dualwrite.sim.tamper import non_canonical_bytes
 from tests.engines import wait_for
 
-DW_ENV = ("DUALWRITE_BACKEND", "DUALWRITE_STATE", "DUALWRITE_SETTINGS", "DUALWRITE_SIM_LOTTERY_MULTI_ADDRESS",
-          "DUALWRITE_SIM_LOTTERY_ADDRESS", "DUALWRITE_LOTTERY_MULTI_ADDRESS", "DUALWRITE_LOTTERY_ADDRESS",
-          "DUALWRITE_SUPRA_BIN", "DUALWRITE_CONTAINER", "DUALWRITE_IMAGE", "DUALWRITE_SUPRA_ABORT_STYLE",
-          "SUPRA_HOME", "DUALWRITE_DEBUG")
+from tests.audit_world import DW_ENV, Out, World, _clean_env, sha3, world  # noqa: F401
 
 
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for k in DW_ENV:
-        monkeypatch.delenv(k, raising=False)
-
-
-def sha3(b: bytes) -> bytes:
-    import hashlib
-
-    return hashlib.sha3_256(b).digest()
-
-
-class Out:
-    def __init__(self, code: int, out: str, err: str = "") -> None:
-        self.code, self.out, self.err = code, out, err
-
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-
-class World:
-    """A simulator state: act on the chain, tamper through the CLI, run dualwrite commands on it."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.chain = Chain(path)
-        self.backend = open_backend(BackendConfig(backend="sim", state=path))
-
-    def call(self, function: str, *args: str) -> dict[str, Any]:
-        module = function.split("::", 1)[0]
-        home = "lottery" if module == "history_bridge" else "lottery_multi"
-        return self.chain.run(f"{home}::{function}", list(args), profile=home)
-
-    def init(self, *, dual_write: bool = True, abort_on_mismatch: bool = True, abort_on_missing: bool = False,
-             mirror: bool = True, bridge_on: bool = True) -> World:
-        self.call("history::init_history")
-        if bridge_on:
-            self.call("history_bridge::init_bridge")
-        if dual_write:
-            self.call("legacy_bridge::init_dual_write", f"bool:{str(abort_on_mismatch).lower()}",
-                      f"bool:{str(abort_on_missing).lower()}")
-        if mirror:
-            self.call("legacy_bridge::enable_legacy_mirror")
-        return self
-
-    def finalize(self, *ids: int) -> None:
-        for i in ids:
-            self.chain.finalize(make_summary(i))
-
-    def expect(self, lottery_id: int, h: bytes) -> None:
-        self.call("legacy_bridge::set_expected_hash", f"u64:{lottery_id}", f"hex:{h.hex()}")
-
-    def import_legacy(self, lottery_id: int, data: bytes) -> None:
-        self.call("history::import_legacy_summary_admin", f"u64:{lottery_id}", f"hex:{data.hex()}",
-                  f"hex:{sha3(data).hex()}")
-
-    def dw(self, *args: str) -> Out:
-        """``dualwrite ARGS --state STATE`` in-process (the real click command)."""
-        r = CliRunner().invoke(cli, [*args, "--state", str(self.path)], catch_exceptions=False)
-        return Out(r.exit_code, r.stdout, r.stderr)
-
-    def tamper(self, lottery_id: int, *args: str) -> None:
-        r = self.dw("sim", "tamper", str(lottery_id), *args)
-        assert r.code == 0, r.out
-
-    def verify(self, *args: str) -> Out:
-        return self.dw("verify", *args)
-
-    def heal(self, *args: str) -> Out:
-        return self.dw("heal", *args)
-
-    def state_of(self, lottery_id: int) -> State:
-        return diff(self.backend, lottery_id).state
-
-    def events(self, type_name: str, lottery_id: int) -> list[dict]:
-        return self.chain.events(type_name, lottery_id)
-
-    def close(self) -> None:
-        self.backend.close()
-        self.chain.close()
-
-
-@pytest.fixture
-def world(tmp_path: Path):
-    w = World(tmp_path / "state.sqlite")
-    yield w
-    w.close()
 
 
 def drift_five(w: World) -> dict[int, str]:

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from dualwrite.errors import DualwriteError, ExitCode
+from dualwrite.errors import DualwriteError
 
 INTERNAL_ERROR = 70
 
