@@ -18,18 +18,6 @@ from dualwrite.demo import make_summary
 from dualwrite.sim.chain import Chain
 from dualwrite.structs import LegacySummary, LotterySummary
 
-DW_ENV = ("DUALWRITE_BACKEND", "DUALWRITE_STATE", "DUALWRITE_SETTINGS", "DUALWRITE_SIM_LOTTERY_MULTI_ADDRESS",
-          "DUALWRITE_SIM_LOTTERY_ADDRESS", "DUALWRITE_LOTTERY_MULTI_ADDRESS", "DUALWRITE_LOTTERY_ADDRESS",
-          "DUALWRITE_SUPRA_BIN", "DUALWRITE_CONTAINER", "DUALWRITE_IMAGE", "DUALWRITE_SUPRA_ABORT_STYLE",
-          "SUPRA_HOME", "DUALWRITE_DEBUG")
-
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for k in DW_ENV:
-        monkeypatch.delenv(k, raising=False)
-
-
 def sha3(b: bytes) -> bytes:
     return hashlib.sha3_256(b).digest()
 

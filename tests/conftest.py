@@ -10,6 +10,7 @@ if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
 from tests.engines import *  # noqa: E402,F401,F403
+from tests.envs import _clean_env  # noqa: E402,F401  (autouse: no test sees the caller's dualwrite settings)
 
 import os  # noqa: E402
 

@@ -29,11 +29,7 @@ from dualwrite.demo import make_summary
 from dualwrite.sim.chain import Chain
 from dualwrite.sim.install import install_supra_script
 from tests.engines import unique_name
-
-DW_ENV = ("DUALWRITE_BACKEND", "DUALWRITE_STATE", "DUALWRITE_SETTINGS", "DUALWRITE_SIM_LOTTERY_MULTI_ADDRESS",
-          "DUALWRITE_SIM_LOTTERY_ADDRESS", "DUALWRITE_LOTTERY_MULTI_ADDRESS", "DUALWRITE_LOTTERY_ADDRESS",
-          "DUALWRITE_SUPRA_BIN", "DUALWRITE_CONTAINER", "DUALWRITE_IMAGE", "DUALWRITE_SUPRA_ABORT_STYLE",
-          "DUALWRITE_PODMAN_BIN", "SUPRA_HOME", "DUALWRITE_DEBUG", "DOCKER_HOST")
+from tests.envs import base_env
 
 N = 6
 #: lottery -> (tamper arguments, the state verify must report)
@@ -43,18 +39,6 @@ TAMPERS = {
     5: (["--non-canonical", "--fix-hash"], "non_canonical"),
     6: (["--delete"], "missing_legacy"),
 }
-
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for k in DW_ENV:
-        monkeypatch.delenv(k, raising=False)
-
-
-def base_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in DW_ENV}
-    env.update(extra)
-    return env
 
 
 def dualwrite(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess:

@@ -30,7 +30,7 @@ from dualwrite.errors import MoveAbort
 from dualwrite.sim.tamper import non_canonical_bytes
 from dualwrite.structs import LegacySummary, LotterySummary
 
-from tests.audit_world import DW_ENV, Out, World, _clean_env, sha3, world  # noqa: F401
+from tests.audit_world import Out, World, sha3, world  # noqa: F401
 
 
 def hx(b: bytes) -> str:

@@ -48,32 +48,12 @@ from dualwrite.hashing import expected_hash
 from dualwrite.sim.image import IMAGE_PYTHON
 from dualwrite.structs import LotterySummary
 from tests.engines import REPO_ROOT, podman, unique_name, wait_for
+from tests.envs import base_env
 
 FIXTURE = REPO_ROOT / "fixtures" / "summaries" / "lottery-1.json"
 H1 = expected_hash(LotterySummary.from_move_json(json.loads(FIXTURE.read_text())))
 H7 = "0x" + "ab" * 32
 H8 = "0x" + "0123456789abcdef" * 4
-
-#: settings that must not leak from the caller's environment into these runs
-DW_ENV = (
-    "DUALWRITE_BACKEND", "DUALWRITE_STATE", "DUALWRITE_CONTAINER", "DUALWRITE_IMAGE", "DUALWRITE_SUPRA_BIN",
-    "DUALWRITE_PODMAN_BIN", "DUALWRITE_SETTINGS", "DUALWRITE_LOTTERY_MULTI_ADDRESS", "DUALWRITE_LOTTERY_ADDRESS",
-    "DUALWRITE_SIM_LOTTERY_MULTI_ADDRESS", "DUALWRITE_SIM_LOTTERY_ADDRESS", "DUALWRITE_SUPRA_ABORT_STYLE",
-    "DOCKER_HOST", "PODMAN_EXTRA_ARGS", "PODMAN_VOLUME_SUFFIX", "SUPRA_HOME", "DUALWRITE_DEBUG",
-)
-
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for k in DW_ENV:
-        monkeypatch.delenv(k, raising=False)
-
-
-def base_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in DW_ENV}
-    env.update(extra)
-    return env
-
 
 @dataclass
 class Out:

@@ -23,25 +23,12 @@ import pytest
 from dualwrite.hashing import expected_hash
 from dualwrite.structs import LotterySummary
 from tests.engines import REPO_ROOT, podman, unique_name
+from tests.envs import base_env as clean_env
 
 SCRIPT = REPO_ROOT / "scripts" / "dual_write_control.sh"
 FIXTURE = REPO_ROOT / "fixtures" / "summaries" / "lottery-1.json"
 H1 = expected_hash(LotterySummary.from_move_json(json.loads(FIXTURE.read_text())))
 H2 = "0x" + "cd" * 32
-
-DW_ENV = (
-    "DUALWRITE_BACKEND", "DUALWRITE_STATE", "DUALWRITE_CONTAINER", "DUALWRITE_IMAGE", "DUALWRITE_SUPRA_BIN",
-    "DUALWRITE_PODMAN_BIN", "DUALWRITE_SETTINGS", "DUALWRITE_LOTTERY_MULTI_ADDRESS", "DUALWRITE_LOTTERY_ADDRESS",
-    "DUALWRITE_SIM_LOTTERY_MULTI_ADDRESS", "DUALWRITE_SIM_LOTTERY_ADDRESS", "DUALWRITE_SUPRA_ABORT_STYLE",
-    "DOCKER_HOST", "PODMAN_EXTRA_ARGS", "PODMAN_VOLUME_SUFFIX", "SUPRA_HOME", "DUALWRITE_DEBUG",
-)
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in DW_ENV}
-    env.update(extra)
-    return env
-
 
 class Script:
     """``bash scripts/dual_write_control.sh ARGS`` in *cwd* with *env*."""

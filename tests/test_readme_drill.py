@@ -12,13 +12,14 @@ except the 100 ``dualwrite set`` calls, which run the same click command in-proc
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+
+from tests.envs import base_env
 from click.testing import CliRunner
 
 from dualwrite.cli.main import cli
@@ -34,16 +35,9 @@ DRIFTS = {
     99: (["--set", "status=7"], "corrupt_legacy"),  # archive_hash stale
 }
 
-DW_ENV = ("DUALWRITE_BACKEND", "DUALWRITE_STATE", "DUALWRITE_SETTINGS", "DUALWRITE_SIM_LOTTERY_MULTI_ADDRESS",
-          "DUALWRITE_SIM_LOTTERY_ADDRESS", "DUALWRITE_LOTTERY_MULTI_ADDRESS", "DUALWRITE_LOTTERY_ADDRESS",
-          "SUPRA_HOME", "DUALWRITE_DEBUG")
-
-
 @pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    for k in DW_ENV:
-        monkeypatch.delenv(k, raising=False)
-    e = {k: v for k, v in os.environ.items() if k not in DW_ENV}
+def env(tmp_path: Path) -> dict[str, str]:
+    e = base_env()
     e["DUALWRITE_STATE"] = str(tmp_path / "drill.sqlite")  # as the README: one env var, then plain commands
     e["XDG_STATE_HOME"] = str(tmp_path / "xdg-state")  # the heal journal's default home
     return e

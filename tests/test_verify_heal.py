@@ -35,7 +35,8 @@ from dualwrite.sim.store import u64_to_sql
 from dualwrite.sim.tamper import non_canonical_bytes
 from tests.engines import wait_for
 
-from tests.audit_world import DW_ENV, Out, World, _clean_env, sha3, world  # noqa: F401
+from tests.audit_world import Out, World, sha3, world  # noqa: F401
+from tests.envs import base_env
 
 
 
@@ -172,7 +173,7 @@ def test_verify_exit_3_when_a_lottery_cannot_be_checked(world: World, supra_dir:
         local.close()
 
     # the same through the CLI, a real process end to end
-    env = {k: v for k, v in os.environ.items() if k not in DW_ENV}
+    env = base_env()
     env["DUALWRITE_STATE"] = str(world.path)
     p = subprocess.run([sys.executable, "-m", "dualwrite", "verify", "1-2", "--backend", "local",
                         "--supra-bin", str(supra), "--retries", "0"],
@@ -676,7 +677,7 @@ def test_resume_after_an_interrupt(world: World, tmp_path: Path, runs: int) -> N
 def local_env(tmp_path: Path, world: World) -> dict[str, str]:
     bindir = tmp_path / "bin"
     install_supra_script(bindir, "supra")
-    env = {k: v for k, v in os.environ.items() if k not in DW_ENV}
+    env = base_env()
     env["PATH"] = f"{bindir}{os.pathsep}{env.get('PATH', '')}"
     env["DUALWRITE_STATE"] = str(world.path)
     return env
