@@ -894,3 +894,51 @@ def test_heal_a_drifted_copy_with_a_stale_expectation_while_dual_write_is_off(wo
     assert r.code == 0, r.out
     assert bridge.pending(world.backend) == []
     assert world.verify("--all").code == 0
+
+
+class InterruptOnce(SimBackend):
+    """Ctrl-C once, on the (n+1)-th transaction; the operator's process then still talks to the chain."""
+
+    def __init__(self, cfg: BackendConfig, runs_before_interrupt: int) -> None:
+        super().__init__(cfg)
+        self.left = runs_before_interrupt
+
+    def run(self, function: str, args: list[str]):
+        if self.left == 0:
+            self.left = -1
+            raise KeyboardInterrupt
+        self.left -= 1
+        return super().run(function, args)
+
+
+def test_an_interrupted_heal_turns_off_the_mirror_it_turned_on(world: World, tmp_path: Path) -> None:
+    world.init(abort_on_missing=True)
+    for i in (1, 2, 3):
+        world.expect(i, sha3(make_summary(i).to_bcs()))
+    world.finalize(1, 2, 3)
+    for i in (1, 2, 3):
+        world.tamper(i, "--delete")
+    world.call("legacy_bridge::disable_legacy_mirror")
+    journal = tmp_path / "j.jsonl"
+    flaky = InterruptOnce(BackendConfig(backend="sim", state=world.path), 3)  # enable, set 1, mirror 1, then ^C
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            heal(flaky, None, apply=True, enable_mirror=True, journal=journal)
+    finally:
+        flaky.close()
+    assert bridge.is_mirror_enabled(world.backend) is False  # not left running unattended
+    recs = journal_records(journal)
+    assert recs[-1]["action"] == "restore_mirror" and recs[-1]["status"] == "done"
+    assert not any(x["event"] == "run_end" for x in recs)  # still resumable
+
+    rep = heal(world.backend, None, apply=True, enable_mirror=True, journal=journal)
+    assert rep.resumed and rep.exit_code == 0, rep.to_json()
+    records = journal_records(journal)
+    resume = next(i for i, x in enumerate(records) if x.get("event") == "run_resume")
+    done_sets = {x["key"] for x in records[:resume] if x.get("event") == "step" and x["status"] == "done"
+                 and x["action"] == "set_expected_hash"}
+    resent = {x["key"] for x in records[resume:] if x.get("event") == "step" and x["status"] == "started"}
+    assert done_sets and not done_sets & resent
+    assert bridge.is_mirror_enabled(world.backend) is False
+    assert bridge.pending(world.backend) == []
+    assert verify(world.backend, all_ids(world.backend)).exit_code == 0

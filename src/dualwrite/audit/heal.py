@@ -360,6 +360,32 @@ def heal(backend: Backend, ids: Iterable[int] | None = None, *, apply: bool = Fa
         j.append({"run": report.run_id, "event": "run_end", "result": "failed before repairs"})
         return report
 
+    try:
+        _repair_all(hp, report, step, backend, j)
+    except KeyboardInterrupt:
+        # Ctrl-C at 3 a.m.: do not leave a mirror we switched on running unattended. The run stays
+        # unfinished in the journal, so the next heal continues it.
+        if restore_needed:
+            try:
+                step(Step(RESTORE_MIRROR))
+            except (DualwriteError, KeyboardInterrupt):
+                pass  # the journal shows it on: the next run turns it off
+        raise
+
+    if restore_needed and not any(s.action == RESTORE_MIRROR for s in hp.post):
+        hp.post.append(Step(RESTORE_MIRROR))  # an interrupted run turned it on: turn it off again
+    for s in hp.post:
+        try:
+            step(s)
+        except DualwriteError as e:
+            report.global_errors.append(f"{s.describe()}: {e} — the mirror may still be ON")
+    j.append({"run": report.run_id, "event": "run_end",
+              "healed": [o.lottery_id for o in report.outcomes if o.healed and o.before != "ok"]})
+    return report
+
+
+def _repair_all(hp: HealPlan, report: HealReport, step, backend: Backend, j: Journal) -> None:
+    """Each lottery's steps in order, then the re-read that alone can call it healed."""
     for lp in hp.lotteries:
         out = LotteryOutcome(lp.lottery_id, lp.diff.state.value, lp.verdict)
         report.outcomes.append(out)
@@ -383,17 +409,6 @@ def heal(backend: Backend, ids: Iterable[int] | None = None, *, apply: bool = Fa
             out.error_kind = out.error_kind or _error_kind(e)
         j.append({"run": report.run_id, "event": "verify", "lottery_id": lp.lottery_id, "state": out.after,
                   "healed": out.healed})
-
-    if restore_needed and not any(s.action == RESTORE_MIRROR for s in hp.post):
-        hp.post.append(Step(RESTORE_MIRROR))  # an interrupted run turned it on: turn it off again
-    for s in hp.post:
-        try:
-            step(s)
-        except DualwriteError as e:
-            report.global_errors.append(f"{s.describe()}: {e} — the mirror may still be ON")
-    j.append({"run": report.run_id, "event": "run_end",
-              "healed": [o.lottery_id for o in report.outcomes if o.healed and o.before != "ok"]})
-    return report
 
 
 __all__ = ["HealPlan", "HealReport", "Journal", "LotteryOutcome", "LotteryPlan", "Step", "heal", "plan",
