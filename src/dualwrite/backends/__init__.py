@@ -78,6 +78,7 @@ class SimBackend:
     """The embedded simulator, in-process: same results and errors as ``dualwrite-supra``."""
 
     name = "sim"
+    in_process = True  # calls cost CPU, not waiting: concurrency does not help
 
     def __init__(self, cfg: BackendConfig) -> None:
         from dualwrite.sim.chain import Chain
