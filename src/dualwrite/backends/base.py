@@ -10,8 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-#: which named address holds each module
-MODULE_HOME = {"legacy_bridge": "lottery_multi", "history": "lottery_multi", "history_bridge": "lottery"}
+from dualwrite.sim.accounts import MODULE_HOME
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,9 @@ from dualwrite.errors import InputError
 DEFAULT_LOTTERY_MULTI = "0x" + hashlib.sha3_256(b"dualwrite-sim:lottery_multi").hexdigest()
 DEFAULT_LOTTERY = "0x" + hashlib.sha3_256(b"dualwrite-sim:lottery").hexdigest()
 
+#: which named address holds each module (onchain.md): the one table the chain and the backends share
+MODULE_HOME = {"legacy_bridge": "lottery_multi", "history": "lottery_multi", "history_bridge": "lottery"}
+
 ADMIN_PROFILES = {"default": "lottery_multi", "lottery_multi": "lottery_multi", "lottery": "lottery"}
 HEX_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{1,64}$")
 PROFILE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")

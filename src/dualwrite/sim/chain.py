@@ -19,7 +19,7 @@ from dualwrite.bcs.struct import StructType
 from dualwrite.bcs.types import AddressType, BoolType, BytesType, StringType, UIntType
 from dualwrite.errors import DecodeError, FieldError, InputError, MoveAbort, TransactionFailed
 from dualwrite.sim import modules as M
-from dualwrite.sim.accounts import Addresses, normalize_address
+from dualwrite.sim.accounts import MODULE_HOME, Addresses, normalize_address
 from dualwrite.sim.store import Store, default_state_path, u64_from_sql, u64_to_sql
 from dualwrite.structs import DualWriteStatus, LegacySummary, LotterySummary
 
@@ -70,7 +70,6 @@ VIEW: list[Function] = [
     Function("history_bridge", "is_initialized", [], M.bridge_initialized, BOOL),
 ]
 FUNCTIONS: dict[tuple[str, str], Function] = {(f.module, f.name): f for f in ENTRY + VIEW}
-MODULE_HOME = {"legacy_bridge": "lottery_multi", "history": "lottery_multi", "history_bridge": "lottery"}
 INTERNAL = {("history", "record_summary"), ("history", "store_summary"),
             ("legacy_bridge", "notify_summary_written"), ("legacy_bridge", "mirror_summary_to_legacy"),
             ("history_bridge", "record_summary")}
