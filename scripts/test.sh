@@ -6,9 +6,12 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 repo=$(pwd)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  # the system packages the tests use: shellcheck (the drop-in script's lint), Prometheus and
+  # promtool (the shipped alert rules, the monitor scraped by a real server); then Podman
+  bash .ci/setup-system.sh shellcheck:shellcheck promtool:prometheus prometheus:prometheus
   bash .ci/setup-podman.sh
 else
-  echo "test.sh: not root or no apt-get: Podman not installed here; engine tests will skip" >&2
+  echo "test.sh: not root or no apt-get: system packages not installed here; the tests that need them will skip" >&2
 fi
 export CONTAINERS_CONF="$repo/.ci/containers.conf"
 python3 -m venv .venv

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -198,10 +199,14 @@ def test_local_supra_missing_and_dualwrite_fallback(tmp_path: Path, supra_path) 
     env, _ = supra_path
     state = Path(env["DUALWRITE_STATE"])
     dualwrite(env, "sim", "init", "--state", state)
-    # no dualwrite on PATH: python3 -m dualwrite (python3 here is this interpreter)
+    # no dualwrite on PATH: python3 -m dualwrite. The python3 here is a wrapper that execs this
+    # interpreter by its own path (a symlink to a venv's python outside the venv does not see the
+    # venv's packages), so it can import dualwrite only as the installed package.
     pybin = tmp_path / "pybin"
     pybin.mkdir()
-    (pybin / "python3").symlink_to(sys.executable)
+    wrapper = pybin / "python3"
+    wrapper.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} \"$@\"\n")
+    wrapper.chmod(0o755)
     supra_dir = str(Path(env["PATH"].split(os.pathsep)[0]))
     path = os.pathsep.join([pybin.as_posix(), supra_dir, "/usr/bin", "/bin"])
     sh = Script(tmp_path, {**env, "PATH": path})
