@@ -16,6 +16,8 @@ class ExitCode(IntEnum):
     BAD_INPUT = 2  # bad input or usage
     BACKEND = 3  # a backend failed or could not be reached
     ABORTED = 4  # the chain aborted the transaction
+    EMPTY = 5  # a gate checked nothing (pytest's "no tests collected"): green would be a lie
+    INTERNAL = 70  # a bug: one line, the traceback only with DUALWRITE_DEBUG=1
 
 
 class DualwriteError(Exception):
