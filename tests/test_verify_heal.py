@@ -775,24 +775,42 @@ class SendThenInterrupt(SimBackend):
         return txn
 
 
-def test_resume_restores_a_mirror_enabled_just_before_the_interrupt(world: World, tmp_path: Path) -> None:
-    """Killed after enable_legacy_mirror committed but before the journal recorded it done."""
+class SendThenInterruptOnce(SimBackend):
+    """The first transaction commits and then Ctrl-C arrives; the process goes on talking to the chain."""
+
+    interrupted = False
+
+    def run(self, function: str, args: list[str]):
+        txn = super().run(function, args)
+        if not self.interrupted:
+            self.interrupted = True
+            raise KeyboardInterrupt
+        return txn
+
+
+def test_ctrl_c_during_enable_turns_off_the_mirror_it_just_turned_on(world: World, tmp_path: Path) -> None:
+    """Ctrl-C after enable_legacy_mirror committed but before the journal recorded it done: the process
+    (holding the chain lock) re-reads the switch at once, sees its own "on" and turns it off again.
+    (A SIGKILL there leaves "started" only: the next run cannot tell whose "on" it is and leaves it
+    on, saying so: tests/test_heal_identity_locks.py.)"""
     world.init()
     world.finalize(1, 2)
     world.tamper(1, "--delete")
     world.call("legacy_bridge::disable_legacy_mirror")
     journal = tmp_path / "j.jsonl"
-    flaky = SendThenInterrupt(BackendConfig(backend="sim", state=world.path), 0)
+    flaky = SendThenInterruptOnce(BackendConfig(backend="sim", state=world.path))  # enable commits, then ^C
     try:
         with pytest.raises(KeyboardInterrupt):
             heal(flaky, None, apply=True, enable_mirror=True, journal=journal)
     finally:
         flaky.close()
     recs = journal_records(journal)
-    assert recs[-1]["action"] == "enable_mirror" and recs[-1]["status"] == "started"
-    assert bridge.is_mirror_enabled(world.backend) is True
-    rep = heal(world.backend, None, apply=True, journal=journal)
+    assert [(r["action"], r["status"]) for r in recs if r.get("event") == "step"] == [
+        ("enable_mirror", "started"), ("restore_mirror", "started"), ("restore_mirror", "done")]
+    assert bridge.is_mirror_enabled(world.backend) is False
+    rep = heal(world.backend, None, apply=True, enable_mirror=True, journal=journal)
     assert rep.resumed and rep.exit_code == 0
+    assert [m.action for m in rep.mirror_steps] == ["enable", "disable"]
     assert bridge.is_mirror_enabled(world.backend) is False
     assert verify(world.backend, all_ids(world.backend)).exit_code == 0
 
@@ -856,7 +874,8 @@ def test_journal_refuses_a_damaged_record_that_is_not_a_torn_write(tmp_path: Pat
     j.append({"run": "r1", "event": "run_resume", "backend": "b"})  # closes the torn line first
     assert [r["event"] for r in j.records()] == ["run_start", "run_resume"]
     assert j.path.read_bytes().count(b"\n") == 3
-    full = json.dumps({"run": "r1", "event": "step", "status": "done", "healed": True, "lottery_id": None})
+    full = json.dumps({"run": "r1", "event": "step", "key": "1:mirror", "action": "mirror", "status": "done",
+                       "healed": True, "lottery_id": 1})
     for cut in range(1, len(full)):  # wherever a crash cuts a record, it reads as torn, not as damage
         j2 = Journal(tmp_path / f"cut{cut}.jsonl")
         j2.path.write_text(full[:cut] + "\n" + full + "\n")

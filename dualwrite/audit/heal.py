@@ -5,13 +5,15 @@ mirror — this works with ``abort_on_missing`` on and leaves nothing pending; t
 re-read and diff. A lottery counts as healed only when that diff says ``ok``.
 A transaction's success proves nothing (a disabled mirror "succeeds" and writes nothing).
 
-Every action goes to an append-only JSON Lines journal. A run that was interrupted is
-continued by the next run on the same backend: steps the journal records as done are
-not repeated while the chain still shows their effect (an expectation registered by a
-done ``set_expected_hash`` that is still pending; a step whose effect is gone — the
-on-call cleared the expectation or turned the mirror off in between — is sent again),
-a lottery already ``ok`` is left alone, and a mirror that the interrupted run switched
-on (or was switching on when it stopped) is switched off again at the end.
+Every action goes to an append-only JSON Lines journal. A run is tied to the chain it acts on
+(``Backend.chain_identity()``: backend, target, profile, config, RPC URL, module addresses,
+state file), and only a heal on that chain continues it, and only while its last record is
+recent (``DEFAULT_RESUME_WITHIN``); an older one is set aside and said so. A continued run
+does not repeat steps the journal records as done while the chain still shows their effect
+(an expectation registered by a done ``set_expected_hash`` that is still pending; a step whose
+effect is gone is sent again), leaves a lottery already ``ok`` alone, and at the end re-reads
+the mirror and turns off only a mirror this run turned on (confirmed) that is still on.
+Applying holds the journal's lock and the chain's lock (``locks.py``).
 """
 
 from __future__ import annotations
@@ -20,14 +22,15 @@ import json
 import os
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from dualwrite import bridge
 from dualwrite.audit.diff import REPAIRABLE, LotteryDiff, State, diff
 from dualwrite.audit.verify import all_ids
-from dualwrite.backends.base import Backend
+from dualwrite.audit.locks import Lock, lock_dir
+from dualwrite.backends.base import Backend, identity_key, identity_of
 from dualwrite.errors import BackendError, DualwriteError, ExitCode, InputError, MoveAbort, TransactionFailed
 
 ENABLE_MIRROR = "enable_mirror"
@@ -164,6 +167,51 @@ def _plan_one(d: LotteryDiff, control_enabled: bool, mirror_usable: bool, bridge
 
 # -- the journal ------------------------------------------------------------------------------------------
 
+#: how old (since its last record) an unfinished run may be and still be continued: an interrupted heal is
+#: normally re-run within the same shift; past this, the chain has likely been worked on by hand since
+DEFAULT_RESUME_WITHIN = timedelta(hours=12)
+#: a journal line longer than this is not a record dualwrite wrote (its largest is a plan: ~1 KiB a lottery)
+MAX_RECORD_BYTES = 16 * 1024 * 1024
+_ACTIONS = (ENABLE_MIRROR, RESTORE_MIRROR, SET, MIRROR, CLEAR)
+_STATUSES = ("started", "done", "failed", "skipped")
+
+
+def _record_problem(rec: Any) -> str | None:
+    """Why a parsed JSON line is not a journal record, or None."""
+    if not isinstance(rec, dict):
+        return f"a JSON {type(rec).__name__}, not a record object"
+    for k in ("run", "event", "ts"):
+        if k in rec and not isinstance(rec[k], str):
+            return f"its {k!r} is not a string"
+    if rec.get("event") == "step":
+        if not isinstance(rec.get("key"), str):
+            return "a step without a 'key'"
+        if rec.get("action") not in _ACTIONS:
+            return f"a step with an unknown action {str(rec.get('action'))[:40]!r}"
+        if rec.get("status") not in _STATUSES:
+            return f"a step with an unknown status {str(rec.get('status'))[:40]!r}"
+        lid = rec.get("lottery_id")
+        if lid is not None and (isinstance(lid, bool) or not isinstance(lid, int)):
+            return "a step whose lottery_id is not an integer"
+    return None
+
+
+@dataclass
+class RunInfo:
+    """What the journal says about one run."""
+
+    run: str
+    backend: str = "?"
+    chain_key: str | None = None
+    chain: dict[str, str] | None = None
+    last_ts: datetime | None = None
+    ended: bool = False
+    set_aside: bool = False
+    done: set[str] = field(default_factory=set)
+    #: the mirror as this run left it: "on" (it turned it on, confirmed), "uncertain" (its enable was cut
+    #: short before it was confirmed), None (it did not turn it on, or turned it off again)
+    mirror: str | None = None
+
 
 class Journal:
     """Append-only JSON Lines; each record written whole and synced before the next action."""
@@ -171,64 +219,186 @@ class Journal:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
 
-    def records(self) -> list[dict[str, Any]]:
-        if not self.path.exists():
-            return []
-        lines = [ln for ln in self.path.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]
-        out = []
-        for n, line in enumerate(lines, 1):
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                # a torn record from a crash mid-write (the action after it never ran; a later run closed
-                # the line and appended after it): the start of a record, cut short — not something else
-                text = line.rstrip()
-                if text.startswith("{") and (not text.endswith("}") or e.pos >= len(text)):
+    @property
+    def rejected_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".rejected")
+
+    @property
+    def lock_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".lock")
+
+    def _scan(self) -> Iterator[tuple[int, int, int, Any, str | None]]:
+        """(line number, start offset, end offset, record, problem) per non-blank line; streamed."""
+        try:
+            f = open(self.path, "rb")
+        except FileNotFoundError:
+            return
+        except IsADirectoryError:
+            raise InputError(f"heal journal {self.path}: is a directory") from None
+        except OSError as e:
+            raise InputError(f"heal journal {self.path}: cannot read ({e.strerror})") from None
+        with f:
+            n, pos = 0, 0
+            while True:
+                line = f.readline(MAX_RECORD_BYTES + 1)
+                if not line:
+                    return
+                start = pos
+                overlong = len(line) > MAX_RECORD_BYTES and not line.endswith(b"\n")
+                while overlong:  # skip to the end of this line without holding it
+                    more = f.readline(1 << 20)
+                    pos += len(more)
+                    if not more or more.endswith(b"\n"):
+                        break
+                pos += len(line)
+                n += 1
+                if not line.strip():
                     continue
-                raise InputError(f"heal journal {self.path}: record {n} is not JSON") from None
+                if overlong:
+                    yield n, start, pos, None, f"longer than {MAX_RECORD_BYTES} bytes"
+                    continue
+                try:
+                    text = line.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    yield n, start, pos, None, f"not UTF-8 (byte offset {e.start} in the line)"
+                    continue
+                try:
+                    rec = json.loads(text)
+                except json.JSONDecodeError as e:
+                    # a torn record from a crash mid-write (the action after it never ran; a later run closed
+                    # the line and appended after it): the start of a record, cut short — not something else
+                    t = text.rstrip()
+                    if t.startswith("{") and (not t.endswith("}") or e.pos >= len(t)):
+                        yield n, start, pos, None, "torn"
+                        continue
+                    yield n, start, pos, None, f"not JSON ({e.msg} at column {e.colno})"
+                    continue
+                except (RecursionError, ValueError) as e:  # nesting too deep; an integer of 5000 digits
+                    yield n, start, pos, None, f"not a record ({type(e).__name__})"
+                    continue
+                yield n, start, pos, rec, _record_problem(rec)
+
+    def records(self) -> list[dict[str, Any]]:
+        out = []
+        for n, _, _, rec, problem in self._scan():
+            if problem == "torn":
+                continue
+            if problem:
+                raise InputError(
+                    f"heal journal {self.path}: record {n} is {problem}"
+                    f"{'' if problem.startswith('not') else ' (not a record dualwrite writes)'}; "
+                    f"`dualwrite heal --journal-repair` sets such lines aside in {self.rejected_path.name}, "
+                    "or pass --journal NEW to start a new journal")
+            out.append(rec)
         return out
+
+    def repair(self) -> int:
+        """Move every line that is not a record (torn ones included) to ``FILE.rejected``; returns how many.
+        The caller holds the journal lock. The journal is rewritten whole (temporary file + rename)."""
+        bad = [(n, a, b, problem) for n, a, b, _, problem in self._scan() if problem]
+        if not bad:
+            return 0
+        bad_ranges = {(a, b) for _, a, b, _ in bad}
+        tmp = self.path.with_name(f".{self.path.name}.repair.tmp")
+        try:
+            with open(self.path, "rb") as src, open(tmp, "wb") as good, open(self.rejected_path, "ab") as rej:
+                for n, a, b, _, problem in self._scan():
+                    out = rej if (a, b) in bad_ranges else good
+                    src.seek(a)
+                    left = b - a
+                    while left:
+                        chunk = src.read(min(left, 1 << 20))
+                        if not chunk:
+                            break
+                        out.write(chunk)
+                        left -= len(chunk)
+                    if not chunk.endswith(b"\n"):
+                        out.write(b"\n")
+                good.flush()
+                os.fsync(good.fileno())
+                rej.flush()
+                os.fsync(rej.fileno())
+            os.replace(tmp, self.path)
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            raise InputError(f"heal journal {self.path}: cannot repair it ({e.strerror})") from None
+        return len(bad)
 
     def append(self, record: dict[str, Any]) -> None:
         record = {"ts": datetime.now(timezone.utc).isoformat(), **record}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         data = (json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
-        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise InputError(f"heal journal {self.path}: cannot write it ({e.strerror})") from None
         try:
             end = os.lseek(fd, 0, os.SEEK_END)
             if end and os.pread(fd, 1, end - 1) != b"\n":
                 data = b"\n" + data  # close a torn last line, so this record is a line of its own
             os.write(fd, data)
             os.fsync(fd)
+        except OSError as e:
+            raise InputError(f"heal journal {self.path}: cannot write it ({e.strerror})") from None
         finally:
             os.close(fd)
 
-    def unfinished_run(self, backend: str) -> tuple[str, set[str], bool] | None:
-        """(run id, step keys done, mirror left enabled by it) of an interrupted run on this backend."""
-        runs: dict[str, dict[str, Any]] = {}
+    def runs(self) -> dict[str, RunInfo]:
+        """Every run the journal knows, in the order they started."""
+        runs: dict[str, RunInfo] = {}
         for r in self.records():
             rid = r.get("run")
             if not rid:
                 continue
-            if r.get("event") == "run_start":
-                runs[rid] = {"backend": r.get("backend"), "done": set(), "ended": False, "enabled": False}
-            elif rid in runs:
-                run = runs[rid]
-                if r.get("event") == "run_end":
-                    run["ended"] = True
-                elif r.get("event") == "step":
-                    status, action = r.get("status"), r.get("action")
+            ev = r.get("event")
+            if ev == "run_set_aside":
+                if rid in runs:
+                    runs[rid].set_aside = True
+                continue
+            if ev == "run_start":
+                chain = r.get("chain") if isinstance(r.get("chain"), dict) else None
+                runs[rid] = RunInfo(rid, str(r.get("backend", "?")), r.get("chain_key") if isinstance(
+                    r.get("chain_key"), str) else None, chain)
+            run = runs.get(rid)
+            if run is None:
+                continue
+            try:
+                run.last_ts = datetime.fromisoformat(r["ts"]) if "ts" in r else run.last_ts
+                if run.last_ts is not None and run.last_ts.tzinfo is None:
+                    run.last_ts = run.last_ts.replace(tzinfo=timezone.utc)
+            except ValueError:
+                run.last_ts = None  # an unreadable time: treated as too old to continue
+            if ev == "run_end":
+                run.ended = True
+            elif ev == "step":
+                status, action = r["status"], r["action"]
+                if status == "done":
+                    run.done.add(r["key"])
+                if action == ENABLE_MIRROR:
                     if status == "done":
-                        run["done"].add(r["key"])
-                    if action == ENABLE_MIRROR:
-                        # "started" without "done": it may have committed before the stop; turning the
-                        # mirror off again is a no-op if it did not
-                        run["enabled"] = status in ("started", "done")
-                    if action == RESTORE_MIRROR and status == "done":
-                        run["enabled"] = False
-        for rid, run in reversed(list(runs.items())):
-            if run["backend"] == backend and not run["ended"]:
-                return rid, run["done"], run["enabled"]
+                        run.mirror = "on"
+                    elif status == "started":
+                        run.mirror = "uncertain"
+                    elif status == "failed" and run.mirror == "uncertain":
+                        run.mirror = None
+                if action == RESTORE_MIRROR and status in ("done", "skipped"):
+                    run.mirror = None
+        return runs
+
+    def unfinished_run(self, backend: Backend | str) -> tuple[str, set[str], bool] | None:
+        """(run id, step keys done, mirror left on by it) of the latest unfinished run on this chain."""
+        key = identity_key(identity_of(backend)) if not isinstance(backend, str) else None
+        for run in reversed(list(self.runs().values())):
+            if not run.ended and not run.set_aside and (run.chain_key == key if key else run.backend == backend):
+                return run.run, run.done, run.mirror is not None
         return None
+
+
+def repair_journal(path: Path | None = None) -> tuple[Path, int]:
+    """``heal --journal-repair``: set the lines that are not records aside, under the journal lock."""
+    j = Journal(path or default_journal())
+    with Lock(j.lock_path, f"heal journal {j.path}"):
+        return j.rejected_path, j.repair()
 
 
 # -- applying ---------------------------------------------------------------------------------------------
@@ -253,6 +423,24 @@ class LotteryOutcome:
                 **({"after_reason": self.after_diff.reason} if self.after_diff else {})}
 
 
+@dataclass(frozen=True)
+class MirrorStep:
+    """One thing heal did, or chose not to do, to the global mirror switch, and why."""
+
+    action: str  # enable | disable | leave_on | leave_off
+    status: str  # done | failed | skipped
+    why: str
+    mirror_after: bool | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"action": self.action, "status": self.status, "why": self.why, "mirror_after": self.mirror_after}
+
+    def human(self) -> str:
+        state = "" if self.mirror_after is None else f" (mirror now {'ON' if self.mirror_after else 'off'})"
+        verb = {"enable": "turn ON", "disable": "turn OFF", "leave_on": "left ON", "leave_off": "left off"}[self.action]
+        return f"{verb}: {self.status}{state} — {self.why}"
+
+
 @dataclass
 class HealReport:
     plan: HealPlan
@@ -262,6 +450,10 @@ class HealReport:
     run_id: str | None = None
     resumed: bool = False
     global_errors: list[str] = field(default_factory=list)
+    chain: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    mirror_steps: list[MirrorStep] = field(default_factory=list)
+    resume_within_s: float | None = None
 
     @property
     def exit_code(self) -> ExitCode:
@@ -278,7 +470,9 @@ class HealReport:
 
     def to_json(self) -> dict[str, Any]:
         return {"applied": self.applied, "plan": self.plan.to_json(), "journal": self.journal, "run": self.run_id,
-                "resumed": self.resumed, "outcomes": [o.to_json() for o in self.outcomes],
+                "resumed": self.resumed, "chain": self.chain, "resume_within_s": self.resume_within_s,
+                "notes": self.notes, "mirror_steps": [m.to_json() for m in self.mirror_steps],
+                "outcomes": [o.to_json() for o in self.outcomes],
                 "healed": [o.lottery_id for o in self.outcomes if o.healed and o.before != "ok"],
                 "not_healed": [o.lottery_id for o in self.outcomes if not o.healed and o.verdict not in ("nothing", "waiting")],
                 "errors": self.global_errors, "exit_code": int(self.exit_code)}
@@ -306,25 +500,77 @@ def _do(backend: Backend, step: Step):
     raise ValueError(step.action)  # pragma: no cover
 
 
+def _age(t: timedelta) -> str:
+    s = int(t.total_seconds())
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
 def heal(backend: Backend, ids: Iterable[int] | None = None, *, apply: bool = False, enable_mirror: bool = False,
-         journal: Path | None = None) -> HealReport:
-    """Plan (dry run, the default) or apply-and-prove the repair of the given ids, or of every failing one."""
-    hp = plan(backend, None if ids is None else list(ids), enable_mirror=enable_mirror)
-    report = HealReport(hp, apply)
+         journal: Path | None = None, resume_within: timedelta = DEFAULT_RESUME_WITHIN) -> HealReport:
+    """Plan (dry run, the default) or apply-and-prove the repair of the given ids, or of every failing one.
+
+    Applying holds the journal's lock (exclusive) and the chain's lock (exclusive when the run may
+    switch the mirror, shared otherwise) for the whole run; ``HealBusy`` when another heal has either.
+    """
+    ident = identity_of(backend)
+    key = identity_key(ident)
+    id_list = None if ids is None else list(ids)
     if not apply:
+        report = HealReport(plan(backend, id_list, enable_mirror=enable_mirror), False, chain=ident)
         return report
     j = Journal(journal or default_journal())
-    report.journal = str(j.path)
-    previous = j.unfinished_run(hp.backend)
+    with Lock(j.lock_path, f"heal journal {j.path}"):
+        runs = j.runs()
+        now = datetime.now(timezone.utc)
+        notes: list[str] = []
+        fresh: list[RunInfo] = []
+        stale: list[tuple[RunInfo, str]] = []
+        for r in runs.values():
+            if r.ended or r.set_aside:
+                continue
+            if r.chain_key is None:
+                stale.append((r, "it was recorded without the chain's identity (an older dualwrite)"))
+            elif r.chain_key != key:
+                notes.append(f"not resumed: unfinished run {r.run} is on another chain ({r.backend}); "
+                             "only a heal on that chain continues it")
+            elif r.last_ts is None or now - r.last_ts > resume_within:
+                age = "of unknown age" if r.last_ts is None else f"last active {_age(now - r.last_ts)} ago"
+                stale.append((r, f"it is {age}, over the {_age(resume_within)} a run may be continued within"))
+            else:
+                fresh.append(r)
+        previous = fresh[-1] if fresh else None
+        stale += [(r, f"a later unfinished run ({previous.run}) on this chain is continued instead")
+                  for r in fresh[:-1]]  # type: ignore[union-attr]
+        flips = enable_mirror or (previous is not None and previous.mirror is not None)
+        with Lock(lock_dir() / f"chain-{key}.lock", f"the chain ({backend.describe()})", exclusive=flips):
+            return _apply(backend, id_list, enable_mirror, j, ident, key, previous, stale, notes, resume_within)
+
+
+def _apply(backend: Backend, ids: list[int] | None, enable_mirror: bool, j: Journal, ident: dict[str, str], key: str,
+           previous: RunInfo | None, stale: list[tuple[RunInfo, str]], notes: list[str],
+           resume_within: timedelta) -> HealReport:
+    # the plan is read under the locks: no other heal changes the chain between it and the steps
+    hp = plan(backend, ids, enable_mirror=enable_mirror)
+    report = HealReport(hp, True, journal=str(j.path), chain=ident, notes=notes,
+                        resume_within_s=resume_within.total_seconds())
     done: set[str] = set()
-    restore_needed = False
+    mirror_state: str | None = None  # as the run_info of this run: "on", "uncertain", None
     if previous:
-        report.run_id, done, restore_needed = previous
+        report.run_id, done, mirror_state = previous.run, set(previous.done), previous.mirror
         report.resumed = True
-        j.append({"run": report.run_id, "event": "run_resume", "backend": hp.backend})
+        j.append({"run": report.run_id, "event": "run_resume", "backend": hp.backend, "chain_key": key,
+                  "pid": os.getpid()})
     else:
         report.run_id = uuid.uuid4().hex[:12]
-        j.append({"run": report.run_id, "event": "run_start", "backend": hp.backend, "plan": hp.to_json()})
+        j.append({"run": report.run_id, "event": "run_start", "backend": hp.backend, "chain": ident, "chain_key": key,
+                  "pid": os.getpid(), "plan": hp.to_json()})
+    for r, why in stale:
+        j.append({"run": r.run, "event": "run_set_aside", "by": report.run_id, "reason": why})
+        left = {"on": "it had turned the mirror ON and never off", "uncertain":
+                "it was turning the mirror on when it stopped"}.get(r.mirror or "")
+        report.notes.append(f"set aside unfinished run {r.run}, not continued: {why}"
+                            + (f"; {left}: heal leaves the mirror as it is now "
+                               f"({'ON' if hp.mirror_enabled else 'off'})" if left else ""))
 
     def still_done(s: Step, lp: LotteryPlan | None) -> bool:
         """A step the journal records as done is skipped only while the chain still shows its effect.
@@ -335,11 +581,11 @@ def heal(backend: Backend, ids: Iterable[int] | None = None, *, apply: bool = Fa
         """
         return s.key in done and s.action == SET and lp is not None and lp.diff.expected_hash == s.expected_hash
 
-    def step(s: Step, lp: LotteryPlan | None = None) -> Any:
+    def step(s: Step, lp: LotteryPlan | None = None, **extra: Any) -> Any:
         if still_done(s, lp):
             return "skipped"
         j.append({"run": report.run_id, "event": "step", "key": s.key, "action": s.action, "lottery_id": s.lottery_id,
-                  "call": s.describe(), "status": "started"})
+                  "call": s.describe(), "status": "started", **extra})
         try:
             txn = _do(backend, s)
         except DualwriteError as e:
@@ -351,34 +597,93 @@ def heal(backend: Backend, ids: Iterable[int] | None = None, *, apply: bool = Fa
         done.add(s.key)
         return txn
 
+    def mirror_now() -> bool | None:
+        try:
+            return bridge.is_mirror_enabled(backend)
+        except DualwriteError:
+            return None
+
+    def restore(final: bool) -> None:
+        """Turn off only a mirror this run turned on (confirmed) and that is still on; say what was done."""
+        nonlocal mirror_state
+        if mirror_state is None:
+            return
+        on = mirror_now()
+        if on is None:
+            report.global_errors.append("could not re-read the mirror switch: it may still be ON "
+                                        "(check with `dualwrite flags`)")
+            return
+        if mirror_state == "uncertain":
+            if on:
+                why = (f"run {report.run_id} was turning the mirror on when it stopped, before the chain confirmed it, "
+                       "so it may have been turned on by that run or by hand since: left as it is; "
+                       "`dualwrite disable-mirror` if it should be off")
+                report.mirror_steps.append(MirrorStep("leave_on", "skipped", why, True))
+            else:
+                report.mirror_steps.append(MirrorStep("leave_off", "skipped",
+                                                      "the mirror is off: nothing of this run's to undo", False))
+            j.append({"run": report.run_id, "event": "step", "key": RESTORE_MIRROR, "action": RESTORE_MIRROR,
+                      "lottery_id": None, "status": "skipped", "mirror_enabled": on, "why": "enable not confirmed"})
+            mirror_state = None
+            return
+        if not on:
+            report.mirror_steps.append(MirrorStep("leave_off", "skipped", "this run turned the mirror on, and it is "
+                                                  "already off again (turned off by hand): nothing to do", False))
+            j.append({"run": report.run_id, "event": "step", "key": RESTORE_MIRROR, "action": RESTORE_MIRROR,
+                      "lottery_id": None, "status": "skipped", "mirror_enabled": False, "why": "already off"})
+            mirror_state = None
+            return
+        try:
+            step(Step(RESTORE_MIRROR), mirror_before=True)
+        except DualwriteError as e:
+            report.mirror_steps.append(MirrorStep("disable", "failed", str(e), mirror_now()))
+            report.global_errors.append(f"{Step(RESTORE_MIRROR).describe()}: {e} — the mirror may still be ON")
+            return
+        mirror_state = None
+        report.mirror_steps.append(MirrorStep("disable", "done", "this run turned it on for the repair and it was "
+                                              "still on: turned off again, as it was" + ("" if final else
+                                                                                        " (interrupted)"), mirror_now()))
+
     try:
         for s in hp.pre:
-            step(s)
-            restore_needed = restore_needed or s.action == ENABLE_MIRROR
+            try:
+                step(s, mirror_before=False)
+            except KeyboardInterrupt:
+                # cut short while the enable was in flight: this process holds the chain lock and reads the
+                # switch at once, so a mirror that is on now is the one it just turned on
+                if mirror_now():
+                    mirror_state = "on"
+                    restore(False)
+                raise
+            mirror_state = "on"
+            report.mirror_steps.append(MirrorStep("enable", "done", "the mirror was off and a repair needs it "
+                                                  "(--enable-mirror); turned off again at the end", mirror_now()))
     except DualwriteError as e:
+        report.mirror_steps.append(MirrorStep("enable", "failed", str(e), mirror_now()))
         report.global_errors.append(f"{s.describe()}: {e}")
         j.append({"run": report.run_id, "event": "run_end", "result": "failed before repairs"})
         return report
+    if not hp.pre and previous is None and not hp.mirror_enabled:
+        pass  # nothing to say: heal never touched the switch
+    elif not hp.pre and hp.mirror_enabled and mirror_state is None:
+        report.mirror_steps.append(MirrorStep("leave_on", "skipped", "the mirror was on: heal leaves it on", True))
 
     try:
         _repair_all(hp, report, step, backend, j)
     except KeyboardInterrupt:
         # Ctrl-C at 3 a.m.: do not leave a mirror we switched on running unattended. The run stays
         # unfinished in the journal, so the next heal continues it.
-        if restore_needed:
-            try:
-                step(Step(RESTORE_MIRROR))
-            except (DualwriteError, KeyboardInterrupt):
-                pass  # the journal shows it on: the next run turns it off
+        try:
+            if mirror_state == "on":
+                restore(False)
+        except (DualwriteError, KeyboardInterrupt):
+            pass  # the journal shows it on: the next run turns it off
         raise
 
-    if restore_needed and not any(s.action == RESTORE_MIRROR for s in hp.post):
-        hp.post.append(Step(RESTORE_MIRROR))  # an interrupted run turned it on: turn it off again
     for s in hp.post:
-        try:
+        if s.action != RESTORE_MIRROR:  # pragma: no cover - the plan's only post step
             step(s)
-        except DualwriteError as e:
-            report.global_errors.append(f"{s.describe()}: {e} — the mirror may still be ON")
+    restore(True)
     j.append({"run": report.run_id, "event": "run_end",
               "healed": [o.lottery_id for o in report.outcomes if o.healed and o.before != "ok"]})
     return report
@@ -411,5 +716,5 @@ def _repair_all(hp: HealPlan, report: HealReport, step, backend: Backend, j: Jou
                   "healed": out.healed})
 
 
-__all__ = ["HealPlan", "HealReport", "Journal", "LotteryOutcome", "LotteryPlan", "Step", "heal", "plan",
-           "default_journal", "REPAIRABLE"]
+__all__ = ["DEFAULT_RESUME_WITHIN", "HealPlan", "HealReport", "Journal", "LotteryOutcome", "LotteryPlan",
+           "MirrorStep", "RunInfo", "Step", "heal", "plan", "default_journal", "repair_journal", "REPAIRABLE"]

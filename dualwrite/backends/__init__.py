@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from dualwrite.backends.base import Backend, ModuleAddresses, TxnResult
+from dualwrite.backends.base import Backend, ModuleAddresses, TxnResult, redact_url
 from dualwrite.backends.cli_output import parse_run, parse_view
 from dualwrite.backends.runners import (
     DockerExecRunner,
@@ -101,6 +101,10 @@ class SimBackend:
     def describe(self) -> str:
         return f"sim (state {self.chain.path})"
 
+    def chain_identity(self) -> dict[str, str]:
+        return {"backend": "sim", "state": os.path.realpath(self.chain.path),
+                "lottery_multi": self.chain.addresses.lottery_multi, "lottery": self.chain.addresses.lottery}
+
     def pending_since(self, lottery_id: int):
         """When the pending expectation was registered (its Started event's commit time)."""
         from datetime import datetime, timezone
@@ -176,6 +180,15 @@ class CliBackend:
 
     def describe(self) -> str:
         return f"{self.name} ({self.runner.describe()}){' — ' + self.note if self.note else ''}"
+
+    def chain_identity(self) -> dict[str, str]:
+        ident = getattr(self.runner, "identity", None)
+        target = ident() if callable(ident) else {"runner": self.runner.describe()}
+        c = self.cfg
+        return {"backend": self.name, **target, "profile": c.profile or "",
+                "config": os.path.abspath(c.config) if c.config else "", "rpc_url": redact_url(c.rpc_url),
+                "lottery_multi": c.addresses.lottery_multi or "lottery_multi (named)",
+                "lottery": c.addresses.lottery or "lottery (named)"}
 
     def close(self) -> None:
         self.runner.close()

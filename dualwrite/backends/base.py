@@ -7,8 +7,11 @@ call a view, say what you are talking to. Function names are module-relative
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
+from urllib.parse import urlsplit
 
 from dualwrite.sim.accounts import MODULE_HOME
 
@@ -63,5 +66,45 @@ class Backend(Protocol):
         """One line for people: which backend, which target."""
         ...
 
+    def chain_identity(self) -> dict[str, str]:
+        """Which chain this backend acts on, as stable string key/values (no secrets).
+
+        A heal journal matches an interrupted run to the chain by this, so it must differ
+        between two chains and stay the same across runs on one: backend kind, target
+        (state file, binary, container/image), profile, config, RPC URL, module addresses,
+        and the chain id where the backend knows it.
+        """
+        ...
+
     def close(self) -> None:
         ...
+
+
+def identity_of(backend: Any) -> dict[str, str]:
+    """``backend.chain_identity()``; for a backend that lacks it, its kind and description
+    (weaker: two chains behind one description would look alike)."""
+    fn = getattr(backend, "chain_identity", None)
+    if callable(fn):
+        return {str(k): str(v) for k, v in fn().items()}
+    return {"backend": str(getattr(backend, "name", "?")), "describe": backend.describe()}
+
+
+def identity_key(identity: dict[str, str]) -> str:
+    """A short, stable key for an identity (used in lock file names and journal records)."""
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def redact_url(url: str | None) -> str:
+    """An RPC URL as identity: scheme, host and port readable; path and query (where provider keys
+    live) only as a digest, so the journal never holds them."""
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    rest = url[len(f"{parts.scheme}://{parts.netloc}"):] if parts.netloc else url
+    host = parts.hostname or ""
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # a port that is not a number: keep it out of the readable part
+        port = ""
+    digest = hashlib.sha256(rest.encode()).hexdigest()[:12] if rest else ""
+    return f"{parts.scheme}://{host}{port}" + (f" (path sha256:{digest})" if digest else "")

@@ -68,6 +68,14 @@ class LocalRunner:
     def describe(self) -> str:
         return f"local {self.supra}"
 
+    def identity(self) -> dict[str, str]:
+        # the CLI finds its profiles (so its RPC URL and chain) under SUPRA_HOME; the dualwrite-supra
+        # stand-in finds its chain through DUALWRITE_STATE: both are inherited by every call
+        env = os.environ
+        return {"supra": os.path.realpath(self.supra),
+                "SUPRA_HOME": os.path.abspath(env["SUPRA_HOME"]) if env.get("SUPRA_HOME") else "",
+                "DUALWRITE_STATE": os.path.abspath(env["DUALWRITE_STATE"]) if env.get("DUALWRITE_STATE") else ""}
+
     def close(self) -> None:
         pass
 
@@ -124,6 +132,9 @@ class PodmanExecRunner:
     def describe(self) -> str:
         return f"podman exec {self.container}"
 
+    def identity(self) -> dict[str, str]:
+        return {"engine": "podman", "container": self.container}
+
     def close(self) -> None:
         pass
 
@@ -162,6 +173,9 @@ class PodmanRunRunner:
 
     def describe(self) -> str:
         return f"podman run --rm {self.image} (configs {self.configs})"
+
+    def identity(self) -> dict[str, str]:
+        return {"engine": "podman", "image": self.image, "configs": str(self.configs)}
 
     def close(self) -> None:
         pass
@@ -286,6 +300,9 @@ class DockerExecRunner:
     def describe(self) -> str:
         return f"docker exec {self.container.name}"
 
+    def identity(self) -> dict[str, str]:
+        return {"engine": "docker", "host": str(self.client.api.base_url), "container": self.container.name}
+
     def close(self) -> None:
         self.client.close()
 
@@ -338,6 +355,10 @@ class DockerRunRunner:
 
     def describe(self) -> str:
         return f"docker run --rm {self.image} (configs {self.configs})"
+
+    def identity(self) -> dict[str, str]:
+        return {"engine": "docker", "host": str(self.client.api.base_url), "image": self.image,
+                "configs": str(self.configs)}
 
     def close(self) -> None:
         self.client.close()

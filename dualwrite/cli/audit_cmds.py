@@ -12,6 +12,7 @@ import click
 
 from dualwrite.audit import junit
 from dualwrite.audit.diff import diff as diff_one
+from dualwrite.audit.heal import DEFAULT_RESUME_WITHIN, repair_journal
 from dualwrite.audit.heal import heal as run_heal
 from dualwrite.audit.verify import Policy, all_ids, ids_from_file, parse_ids, verify
 from dualwrite.cli.options import backend_options, opened, say_backend
@@ -22,16 +23,21 @@ from dualwrite.evidence import write_evidence_with_sidecar, write_json_evidence
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
 
 
-def parse_duration(text: str) -> timedelta:
-    """``2h``, ``30m``, ``90s``, ``1h30m`` or plain seconds."""
+#: the longest duration accepted (a grace or resume window past 100 years is a typo)
+MAX_DURATION = timedelta(days=36500)
+
+
+def parse_duration(text: str, option: str = "--pending-grace") -> timedelta:
+    """``2h``, ``30m``, ``90s``, ``1h30m``, ``2d`` or plain seconds (ASCII digits), at most 100 years."""
     t = text.strip().lower()
-    if t.isdigit():
-        return timedelta(seconds=int(t))
-    parts = re.fullmatch(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", t)
+    parts = re.fullmatch(r"([0-9]{1,12})|(?:([0-9]{1,12})d)?(?:([0-9]{1,12})h)?(?:([0-9]{1,12})m)?(?:([0-9]{1,12})s)?", t)
     if not t or not parts or not any(parts.groups()):
-        raise InputError(f"--pending-grace {text!r}: expected a duration like 2h, 30m, 1h30m or seconds")
-    d, h, m, s = (int(x or 0) for x in parts.groups())
-    return timedelta(days=d, hours=h, minutes=m, seconds=s)
+        raise InputError(f"{option} {text[:40]!r}: expected a duration like 2h, 30m, 1h30m, 2d or seconds")
+    secs, d, h, m, s = (int(x or 0) for x in parts.groups())
+    total = secs + s + 60 * m + 3600 * h + 86400 * d
+    if total > MAX_DURATION.total_seconds():
+        raise InputError(f"{option} {text[:40]!r}: over the longest accepted duration (100 years)")
+    return timedelta(seconds=total)
 
 
 def _print_diff(d) -> None:
@@ -146,9 +152,13 @@ def verify_cmd(ids, ids_file, all_, allow_pending, pending_grace, jobs, report, 
 @click.option("--enable-mirror", is_flag=True, help="Turn a disabled mirror on for the repair, and off again after.")
 @click.option("--journal", type=click.Path(dir_okay=False, path_type=Path),
               help="Append-only JSON Lines journal [default: ~/.local/state/dualwrite/heal-journal.jsonl].")
+@click.option("--journal-repair", is_flag=True,
+              help="First set the journal's damaged lines aside in JOURNAL.rejected, then go on.")
+@click.option("--resume-within", metavar="DURATION", default="12h", show_default=True,
+              help="An interrupted run on this chain is continued only if its last record is this recent.")
 @backend_options
 @json_option
-def heal_cmd(ids, apply, enable_mirror, journal, cfg, as_json):
+def heal_cmd(ids, apply, enable_mirror, journal, journal_repair, resume_within, cfg, as_json):
     """Repair the given lotteries (ids or ranges), or every failing one, and prove each repair.
 
     Order on chain: set_expected_hash(archived hash), then mirror_summary_admin, then re-read
@@ -156,10 +166,21 @@ def heal_cmd(ids, apply, enable_mirror, journal, cfg, as_json):
     healed (or, dry run, all can be); 1 when some are not; 4 on a chain abort; 3 backend failure.
     """
     lottery_ids = parse_ids(ids, "LOTTERY_ID") if ids else None
+    within = parse_duration(resume_within, "--resume-within") if resume_within != "12h" else DEFAULT_RESUME_WITHIN
+    repaired = None
+    if journal_repair:
+        rejected, n = repair_journal(journal)
+        repaired = f"journal repair: {n} damaged line(s) set aside in {rejected}" if n else "journal repair: nothing to repair"
+        if not as_json:
+            click.echo(repaired)
     with opened(cfg) as b:
-        rep = run_heal(b, lottery_ids, apply=apply, enable_mirror=enable_mirror, journal=journal)
+        rep = run_heal(b, lottery_ids, apply=apply, enable_mirror=enable_mirror, journal=journal,
+                       resume_within=within)
     if as_json:
-        emit_json(rep.to_json())
+        doc = rep.to_json()
+        if repaired:
+            doc["journal_repair"] = repaired
+        emit_json(doc)
         raise click.exceptions.Exit(int(rep.exit_code))
     p = rep.plan
     click.echo(f"backend: {p.backend}")
@@ -182,6 +203,10 @@ def heal_cmd(ids, apply, enable_mirror, journal, cfg, as_json):
             click.echo(f"  last: {s.describe()}")
     else:
         click.echo(f"journal: {rep.journal} (run {rep.run_id}{', resumed' if rep.resumed else ''})")
+        for n in rep.notes:
+            click.echo(f"  note: {n}")
+        for m in rep.mirror_steps[:1] if rep.mirror_steps and rep.mirror_steps[0].action == "enable" else []:
+            click.echo(f"  mirror: {m.human()}")
         for o in rep.outcomes:
             steps = ", ".join(o.done) + (f" (skipped, done before: {', '.join(o.skipped)})" if o.skipped else "")
             if o.healed and o.before == "ok":
@@ -193,6 +218,9 @@ def heal_cmd(ids, apply, enable_mirror, journal, cfg, as_json):
             else:
                 line = f"NOT healed: after {steps or 'no step'}: {o.after}" + (f" — {o.error}" if o.error else "")
             click.echo(f"  lottery {o.lottery_id}: {o.before} -> {line}")
+        for m in rep.mirror_steps:
+            if not (m is rep.mirror_steps[0] and m.action == "enable"):
+                click.echo(f"  mirror: {m.human()}")
         for e in rep.global_errors:
             click.echo(f"  error: {e}")
         healed = rep.to_json()
