@@ -11,6 +11,8 @@ Every summary keeps a source label (``file.json[2]``, ``file.jsonl:5``) for mess
 from __future__ import annotations
 
 import json
+import os
+import stat
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,17 +34,53 @@ class SummaryInput:
     form: str  # json | jsonl | envelope | bcs | hex
 
 
-def read_source(name: str) -> bytes:
-    if name == "-":
-        return sys.stdin.buffer.read()
+#: the largest summary input read (one file or stdin): ~100,000 summaries as Move JSON Lines
+MAX_INPUT_BYTES = 64 * 1024 * 1024
+#: the most digits a JSON integer may have: u256, Move's widest, has 78
+MAX_INT_DIGITS = 80
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1024 * 1024):g} MiB"
+
+
+def read_bounded(name: str, limit: int, what: str = "input") -> bytes:
+    """A whole file (``-``: stdin) of at most ``limit`` bytes; past it, an error before reading it all.
+
+    A regular file's size is known up front; a pipe or device (``/dev/zero``) is read up to the
+    limit and then refused, so memory stays bounded whatever is at the other end.
+    """
+    label = "<stdin>" if name == "-" else name
     try:
-        return Path(name).read_bytes()
+        f = sys.stdin.buffer if name == "-" else open(name, "rb")
     except FileNotFoundError:
         raise InputError(f"{name}: no such file") from None
     except IsADirectoryError:
         raise InputError(f"{name}: is a directory") from None
     except OSError as e:
         raise InputError(f"{name}: cannot read ({e.strerror})") from None
+    try:
+        try:
+            st = os.fstat(f.fileno())
+            if stat.S_ISDIR(st.st_mode):
+                raise InputError(f"{label}: is a directory")
+            if stat.S_ISREG(st.st_mode) and st.st_size > limit:
+                raise InputError(f"{label}: {st.st_size} bytes, over the {_mib(limit)} limit for {what}")
+        except (OSError, ValueError):
+            pass  # no descriptor (a test's stdin): the bounded read below still holds
+        data = f.read(limit + 1)
+    except OSError as e:
+        raise InputError(f"{label}: cannot read ({e.strerror})") from None
+    finally:
+        if name != "-":
+            f.close()
+    if len(data) > limit:
+        raise InputError(f"{label}: over the {_mib(limit)} limit for {what} (stopped reading there)")
+    return data
+
+
+def read_source(name: str) -> bytes:
+    return read_bounded(name, MAX_INPUT_BYTES, "a summary input")
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -55,8 +93,29 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
+def _bounded_int(digits: str) -> int:
+    if len(digits.lstrip("-")) > MAX_INT_DIGITS:
+        raise InputError(f"an integer of {len(digits.lstrip('-'))} digits (Move's widest, u256, has 78)")
+    return int(digits)
+
+
 def _json_loads(text: str) -> Any:
-    return json.loads(text, object_pairs_hook=_no_duplicate_keys)
+    """``json.loads`` that refuses, as bad input, what would otherwise crash: nesting too deep for the
+    parser, integers too long to convert, a key twice."""
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_int=_bounded_int)
+    except RecursionError:
+        raise InputError("JSON nested too deeply (a summary nests a few levels)") from None
+
+
+def json_loads_strict(text: str, where: str) -> Any:
+    """The same, for other files dualwrite reads (evidence, journals): errors name ``where``."""
+    try:
+        return _json_loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(f"{where}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+    except InputError as e:
+        raise InputError(f"{where}: {e.message}") from None
 
 
 def _option_value(obj: Any) -> list[Any] | None:
@@ -99,12 +158,24 @@ def _from_json_value(obj: Any, label: str, form: str, model: type[MoveStruct]) -
     raise InputError(f"{label}: expected a JSON object or array, got {type(obj).__name__}")
 
 
+def _looks_like_json(raw: bytes) -> bool:
+    """Starts like a JSON document and is almost all printable text (BCS is mostly small bytes)."""
+    head = raw.lstrip(b" \t\r\n\xef\xbb\xbf")[:1]
+    if head not in (b"{", b"["):
+        return False
+    sample = raw[:4096]
+    text_like = sum(1 for b in sample if b >= 0x20 or b in (9, 10, 13))
+    return text_like >= 0.95 * len(sample)
+
+
 def parse_struct_inputs(raw: bytes, name: str, model: type[MoveStruct]) -> list[tuple[str, MoveStruct, str]]:
     """Decode every value of ``model`` in one file's bytes, detecting the form."""
     try:
         return _parse(raw, name, model)
     except InputError as e:
         raise e.with_source(name) from None
+    except RecursionError:  # arrays nested just shallow enough for the parser, too deep to walk
+        raise InputError(f"{name}: JSON nested too deeply (a summary nests a few levels)") from None
 
 
 def _parse(raw: bytes, name: str, model: type[MoveStruct]) -> list[tuple[str, MoveStruct, str]]:
@@ -112,8 +183,15 @@ def _parse(raw: bytes, name: str, model: type[MoveStruct]) -> list[tuple[str, Mo
         return [(name, model.from_bcs(raw), "bcs")]
     try:
         text = raw.decode("utf-8-sig")  # a byte order mark, as Windows editors write, is not content
-    except UnicodeDecodeError:
-        return [(name, model.from_bcs(raw), "bcs")]
+    except UnicodeDecodeError as bad:
+        try:
+            return [(name, model.from_bcs(raw), "bcs")]
+        except InputError as as_bcs:
+            if _looks_like_json(raw):
+                raise InputError(
+                    f"{name}: looks like JSON but is not valid UTF-8 (byte {raw[bad.start]:#04x} at offset "
+                    f"{bad.start}); read as BCS it does not decode either ({as_bcs.message})") from None
+            raise
     if not _TEXT_ONLY_CONTROLS.isdisjoint(text):
         # JSON and hex text never hold these; BCS holds them everywhere (and may be all
         # ASCII, even start with "{" when a lottery id is 123)
@@ -131,8 +209,8 @@ def _parse(raw: bytes, name: str, model: type[MoveStruct]) -> list[tuple[str, Mo
             if len(lines) < 2:
                 raise whole from None
             try:
-                json.loads(lines[0][1])
-            except json.JSONDecodeError:
+                _json_loads(lines[0][1])
+            except (json.JSONDecodeError, InputError):
                 # not JSON Lines either (a pretty-printed document with an error in it):
                 # the error in the document as a whole is the one that points at the fault
                 raise whole from None

@@ -8,6 +8,7 @@ lottery is not finalised yet), and only within ``pending_grace`` when its age is
 
 from __future__ import annotations
 
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -21,44 +22,127 @@ from dualwrite.backends.base import Backend
 from dualwrite.errors import DualwriteError, ExitCode, InputError
 
 U64_MAX = 2**64 - 1
-MAX_RANGE = 1_000_000
+#: the most lotteries one run checks (ids, ranges, --ids-file and --all together): each costs ~1.4 KiB
+#: while the run lasts, so this bounds a run to ~300 MB; split larger audits into ranges
+MAX_IDS_PER_RUN = 200_000
+#: the largest --ids-file read (~200,000 ids one per line, with room for comments)
+MAX_IDS_FILE_BYTES = 8 * 1024 * 1024
+#: a line of an ids file longer than this is not an id or a range (u64 range: 41 characters)
+MAX_IDS_LINE = 4096
+_ID = re.compile(r"[0-9]{1,20}")
 
 
-def parse_ids(specs: Iterable[str], where: str = "argument") -> list[int]:
-    """``12``, ``10-250`` (inclusive), comma lists; order kept, duplicates dropped."""
-    out: dict[int, None] = {}
+def excerpt(text: str) -> str:
+    """What a message may show of a bad token: short ones whole, long ones (a key file passed by
+    mistake) only by their length and first character class, never their content."""
+    if len(text) <= 24 and text.isprintable():
+        return repr(text)
+    return f"a {len(text)}-character value (not shown)"
+
+
+class IdSet:
+    """Ids in the order given, each once, at most ``limit`` in all: ranges are counted before they are
+    expanded, so ``1-18446744073709551615`` costs nothing but its error."""
+
+    def __init__(self, limit: int = MAX_IDS_PER_RUN) -> None:
+        self.limit = limit
+        self.ids: dict[int, None] = {}
+
+    def add_range(self, a: int, b: int, where: str) -> None:
+        too_many = InputError(f"{where}: more than {self.limit} lotteries in one run (the documented limit); "
+                              "split the audit into ranges")
+        if b - a + 1 > self.limit:
+            raise too_many
+        for i in range(a, b + 1):
+            self.ids[i] = None
+            if len(self.ids) > self.limit:
+                raise too_many
+
+    def add(self, ids: Iterable[int], where: str) -> None:
+        for i in ids:
+            self.add_range(i, i, where)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def to_list(self) -> list[int]:
+        return list(self.ids)
+
+
+def parse_id_token(part: str, where: str) -> tuple[int, int]:
+    """``12`` or ``10-250``: ASCII decimal digits only (no sign, ``_``, spaces or other scripts' digits)."""
+    lo, sep, hi = part.partition("-")
+    if not _ID.fullmatch(lo) or (sep and not _ID.fullmatch(hi)):
+        raise InputError(f"{where} {excerpt(part)}: expected a lottery id or a range like 10-250 "
+                         "(ASCII digits 0-9 only)")
+    a = int(lo)
+    b = int(hi) if sep else a
+    if not (a <= U64_MAX and b <= U64_MAX) or b < a:
+        raise InputError(f"{where} {excerpt(part)}: not a valid u64 id or ascending range")
+    return a, b
+
+
+def _tokens(spec: str, where: str) -> list[str]:
+    """Items of one argument: separated by commas or single spaces, nothing around them."""
+    if spec != spec.strip(" ") or any(c.isspace() and c != " " for c in spec):
+        raise InputError(f"{where} {excerpt(spec)}: leading, trailing or non-space whitespace in an id")
+    parts = [p for p in spec.replace(",", " ").split(" ")]
+    if any(p == "" for p in parts):
+        raise InputError(f"{where} {excerpt(spec)}: an empty item (two separators in a row)")
+    return parts
+
+
+def parse_ids(specs: Iterable[str], where: str = "argument", into: IdSet | None = None) -> list[int]:
+    """``12``, ``10-250`` (inclusive), comma lists; order kept, duplicates dropped; bounded per run."""
+    out = into if into is not None else IdSet()
     for spec in specs:
-        for part in str(spec).replace(",", " ").split():
-            lo, sep, hi = part.partition("-")
-            try:
-                a = int(lo)
-                b = int(hi) if sep else a
-            except ValueError:
-                raise InputError(f"{where} {part!r}: expected a lottery id or a range like 10-250") from None
-            if not (0 <= a <= U64_MAX and 0 <= b <= U64_MAX) or b < a:
-                raise InputError(f"{where} {part!r}: not a valid u64 id or ascending range")
-            if b - a >= MAX_RANGE:
-                raise InputError(f"{where} {part!r}: range of {b - a + 1} ids is over {MAX_RANGE}")
-            for i in range(a, b + 1):
-                out[i] = None
-    return list(out)
+        for part in _tokens(str(spec), where):
+            a, b = parse_id_token(part, where)
+            out.add_range(a, b, f"{where} {excerpt(part)}")
+    return out.to_list()
 
 
-def ids_from_file(path: Path) -> list[int]:
-    """One id or range per line; ``#`` comments and blank lines ignored; order kept, duplicates dropped."""
+def ids_from_file(path: Path, into: IdSet | None = None) -> list[int]:
+    """One id or range per line; ``#`` comments and blank lines ignored; order kept, duplicates dropped.
+
+    Streamed line by line, at most ``MAX_IDS_FILE_BYTES``; a bad line is named by number and byte
+    offset, and shown only as a short excerpt (never a whole line: it may be a key file).
+    """
+    out = into if into is not None else IdSet()
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        f = open(path, "rb")
+    except IsADirectoryError:
+        raise InputError(f"--ids-file {path}: is a directory") from None
     except OSError as e:
         raise InputError(f"--ids-file {path}: {e.strerror}") from None
-    specs: dict[int, None] = {}
-    for n, line in enumerate(lines, 1):
-        text = line.split("#", 1)[0].strip()
-        if text:
+    with f:
+        offset, n = 0, 0
+        while True:
             try:
-                specs.update(dict.fromkeys(parse_ids([text], f"{path}:{n}:")))
-            except InputError as e:
-                raise InputError(str(e)) from None
-    return list(specs)
+                raw = f.readline(MAX_IDS_LINE + 1)
+            except OSError as e:
+                raise InputError(f"--ids-file {path}: cannot read ({e.strerror})") from None
+            if not raw:
+                break
+            n += 1
+            where = f"--ids-file {path}:{n} (byte offset {offset})"
+            offset += len(raw)
+            if offset > MAX_IDS_FILE_BYTES:
+                raise InputError(f"--ids-file {path}: over the {MAX_IDS_FILE_BYTES // (1024 * 1024)} MiB limit "
+                                 "for an ids file (stopped reading there)")
+            if len(raw) > MAX_IDS_LINE:
+                raise InputError(f"{where}: a line over {MAX_IDS_LINE} bytes: not an id or a range (not shown)")
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise InputError(f"{where}: not UTF-8 text (byte {raw[e.start]:#04x} at column {e.start + 1}); "
+                                 "is this the right file?") from None
+            if "\x00" in line:
+                raise InputError(f"{where}: a NUL byte: a binary file, not a list of ids")
+            text = line.split("#", 1)[0].strip(" \t\r\n")
+            if text:
+                parse_ids([text], where, into=out)
+    return out.to_list()
 
 
 def all_ids(backend: Backend) -> list[int]:

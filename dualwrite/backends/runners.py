@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -39,16 +40,45 @@ class Runner(Protocol):
     def close(self) -> None: ...
 
 
+@contextmanager
+def _mount_dirs(*dirs: Path):
+    """The one-shot mounts must exist for the engine to bind them; those made here are removed again
+    (when still empty) if the call fails, so a failed call leaves no ./configs or ./move_workspace."""
+    made = []
+    for d in dirs:
+        missing = [p for p in (d, *d.parents) if not p.exists()]
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise BackendError(f"one-shot mount {d}: cannot create it ({e.strerror})") from None
+        made += missing
+    try:
+        yield
+    except BaseException:
+        for p in made:  # deepest first: each was created by this call
+            try:
+                p.rmdir()
+            except OSError:
+                pass  # not empty any more: something wrote there, keep it
+        raise
+
+
 def _subprocess(argv: list[str], timeout: float, what: str) -> Completed:
     try:
-        p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        p = subprocess.run(argv, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
     except FileNotFoundError:
         raise BackendUnavailable(f"{what}: {argv[0]} not found") from None
     except PermissionError:
         raise BackendUnavailable(f"{what}: {argv[0]} is not executable") from None
     except subprocess.TimeoutExpired:
         raise BackendTimeout(f"{what}: no answer within {timeout:g}s") from None
-    return Completed(p.returncode, p.stdout, p.stderr)
+    try:
+        out = p.stdout.decode("utf-8")
+    except UnicodeDecodeError as e:
+        # what the CLI printed cannot be trusted as its answer: this call failed, the run goes on
+        raise BackendError(f"{what}: the CLI printed bytes that are not UTF-8 on stdout (byte {p.stdout[e.start]:#04x} "
+                           f"at offset {e.start}); its answer cannot be read") from None
+    return Completed(p.returncode, out, p.stderr.decode("utf-8", "replace"))
 
 
 class LocalRunner:
@@ -164,11 +194,10 @@ class PodmanRunRunner:
         ]
 
     def execute(self, argv: list[str], timeout: float) -> Completed:
-        for d in (self.configs, self.workspace):
-            d.mkdir(parents=True, exist_ok=True)
-        c = _subprocess(self.argv(argv), timeout, "podman backend")
-        if c.returncode in (125, 126, 127):
-            raise _podman_error(c, f"podman backend (run {self.image})", self.image)
+        with _mount_dirs(self.configs, self.workspace):
+            c = _subprocess(self.argv(argv), timeout, "podman backend")
+            if c.returncode in (125, 126, 127):
+                raise _podman_error(c, f"podman backend (run {self.image})", self.image)
         return c
 
     def describe(self) -> str:
@@ -324,10 +353,12 @@ class DockerRunRunner:
         self.env = {"SUPRA_HOME": CONTAINER_CONFIGS, **(env or {})}
 
     def execute(self, argv: list[str], timeout: float) -> Completed:
+        with _mount_dirs(self.configs, self.workspace):
+            return self._execute(argv, timeout)
+
+    def _execute(self, argv: list[str], timeout: float) -> Completed:
         from docker.errors import APIError
 
-        for d in (self.configs, self.workspace):
-            d.mkdir(parents=True, exist_ok=True)
         try:
             container = self.client.containers.create(
                 self.image, [CONTAINER_SUPRA, *argv], environment=self.env,

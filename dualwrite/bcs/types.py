@@ -170,10 +170,12 @@ class UIntType(MoveType):
             raise FieldError(f"expected {self.name}, got a boolean", path=path)
         if isinstance(obj, int):
             value = obj
-        elif isinstance(obj, str) and obj.isascii() and obj.isdigit():
-            value = int(obj)
+        elif isinstance(obj, str) and self.json_as_string and obj.isascii() and obj.isdigit() and len(obj) <= 80:
+            value = int(obj)  # Move JSON renders u64 and wider as decimal strings; u8..u32 as numbers
         else:
-            raise FieldError(f"expected {self.name} as an integer or a decimal string, got {obj!r}", path=path)
+            shown = repr(obj) if len(repr(obj)) <= 40 else repr(obj)[:40] + "…"
+            form = "an integer or a decimal string" if self.json_as_string else "a JSON number"
+            raise FieldError(f"expected {self.name} as {form}, got {shown}", path=path)
         return self.check(value, path)
 
 

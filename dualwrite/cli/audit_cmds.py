@@ -14,7 +14,7 @@ from dualwrite.audit import junit
 from dualwrite.audit.diff import diff as diff_one
 from dualwrite.audit.heal import DEFAULT_RESUME_WITHIN, repair_journal
 from dualwrite.audit.heal import heal as run_heal
-from dualwrite.audit.verify import Policy, all_ids, ids_from_file, parse_ids, verify
+from dualwrite.audit.verify import IdSet, Policy, all_ids, ids_from_file, parse_ids, verify
 from dualwrite.cli.options import backend_options, opened, say_backend
 from dualwrite.cli.render import emit_json, table
 from dualwrite.errors import InputError
@@ -95,14 +95,14 @@ def verify_cmd(ids, ids_file, all_, allow_pending, pending_grace, jobs, report, 
     if pending_grace and not allow_pending:
         raise InputError("--pending-grace needs --allow-pending")
     policy = Policy(allow_pending, parse_duration(pending_grace) if pending_grace else None)
-    lottery_ids = parse_ids(ids, "LOTTERY_ID")
+    wanted = IdSet()  # one bound for the whole run: arguments, --ids-file and --all together
+    parse_ids(ids, "LOTTERY_ID", into=wanted)
     if ids_file:
-        given = set(lottery_ids)
-        lottery_ids += [i for i in ids_from_file(ids_file) if i not in given]
+        ids_from_file(ids_file, into=wanted)
     with opened(cfg) as b:
         if all_:
-            seen = set(lottery_ids)
-            lottery_ids += [i for i in all_ids(b) if i not in seen]
+            wanted.add(all_ids(b), "--all")
+        lottery_ids = wanted.to_list()
         if not lottery_ids and not all_:
             raise InputError("verify: give lottery ids, ranges, --ids-file or --all")
         bar = None

@@ -111,7 +111,7 @@ def decode_cmd(source: str, type_name: str, as_json: bool) -> None:
 def _is_file(source: str) -> bool:
     """Whether SOURCE names a file; a long hex argument is too long a name, not an error."""
     try:
-        return Path(source).is_file()
+        return Path(source).exists()  # a device or pipe too (read bounded); a folder is refused when read
     except (OSError, ValueError):  # ENAMETOOLONG; a NUL character
         return False
 

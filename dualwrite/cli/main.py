@@ -46,7 +46,14 @@ class DualwriteGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("dualwrite: interrupted", err=True)
             raise click.exceptions.Exit(130) from None
+        except RecursionError:  # input nested past what any parser here walks: bad input, not a bug
+            click.echo("dualwrite: error: input nested too deeply to read", err=True)
+            raise click.exceptions.Exit(2) from None
         except Exception as e:  # a bug: say so in one line; the traceback only on request
+            sqlite3 = sys.modules.get("sqlite3")  # only the simulator's store uses it: never imported for nothing
+            if sqlite3 is not None and isinstance(e, sqlite3.DatabaseError):  # a store error no layer typed
+                click.echo(f"dualwrite: error: simulator state: {e} (damaged, read-only or unreadable)", err=True)
+                raise click.exceptions.Exit(3) from None
             if os.environ.get("DUALWRITE_DEBUG"):
                 raise
             click.echo(
@@ -62,7 +69,8 @@ def cli() -> None:
     """Verify, gate and heal the dual-write migration of the Supra lottery archive.
 
     Exit codes: 0 success; 1 a check found a mismatch or drift; 2 bad input or usage;
-    3 a backend failed or could not be reached; 4 the chain aborted the transaction.
+    3 a backend failed or could not be reached; 4 the chain aborted the transaction;
+    5 a gate checked nothing; 75 another heal holds the journal or chain (nothing done); 70 a bug.
     """
 
 

@@ -131,29 +131,60 @@ class Store:
     def close(self) -> None:
         self.conn.close()
 
+    def sql_error(self, e: sqlite3.DatabaseError) -> Exception:
+        """A typed error for what SQLite says about the file: read-only is bad input, damage a backend failure."""
+        text = str(e)
+        if "readonly" in text.lower() or "read-only" in text.lower():
+            return InputError(f"simulator state {self.path}: read-only ({text}); nothing was changed")
+        if isinstance(e, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
+            return BackendError(f"simulator state {self.path}: busy ({text})")
+        return BackendError(f"simulator state {self.path}: damaged or unreadable ({text}); restore it from a copy")
+
+    def _rollback(self) -> None:
+        try:
+            self.conn.execute("ROLLBACK")
+        except sqlite3.DatabaseError:
+            pass  # no transaction left to roll back (SQLite ended it on the error)
+
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction; any exception rolls it back whole."""
         try:
             self.conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as e:
+            if "readonly" in str(e).lower():
+                raise self.sql_error(e) from None
             raise BackendError(f"simulator state {self.path}: cannot take the write lock ({e})") from None
+        except sqlite3.DatabaseError as e:
+            raise self.sql_error(e) from None
         try:
             yield self.conn
+        except sqlite3.DatabaseError as e:
+            self._rollback()
+            raise self.sql_error(e) from None
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            self._rollback()
             raise
         else:
-            self.conn.execute("COMMIT")
+            try:
+                self.conn.execute("COMMIT")
+            except sqlite3.DatabaseError as e:
+                self._rollback()
+                raise self.sql_error(e) from None
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
         """A consistent snapshot for a view."""
-        self.conn.execute("BEGIN")
+        try:
+            self.conn.execute("BEGIN")
+        except sqlite3.DatabaseError as e:
+            raise self.sql_error(e) from None
         try:
             yield self.conn
+        except sqlite3.DatabaseError as e:
+            raise self.sql_error(e) from None
         finally:
-            self.conn.execute("ROLLBACK")
+            self._rollback()
 
     # -- meta ---------------------------------------------------------------------------
 

@@ -34,16 +34,39 @@ def _assign(summary: LotterySummary, assignments: list[str]) -> LotterySummary:
         name, sep, value = a.partition("=")
         if not sep or name not in types:
             raise InputError(f"--set {a!r}: expected FIELD=VALUE with FIELD one of LotterySummary's fields")
+        mtype = types[name]
+        if getattr(mtype, "bits", None) and not mtype.json_as_string:  # a u8..u32 typed on the command line
+            if not (value.isascii() and value.isdigit() and len(value) <= 10):
+                raise InputError(f"--set {name}={value[:20]!r}: expected {mtype.name} in ASCII decimal digits")
+            value = int(value)  # type: ignore[assignment]
         try:
-            update[name] = types[name].from_json(value, f"--set {name}")
+            update[name] = mtype.from_json(value, f"--set {name}")
         except FieldError as e:
             raise InputError(str(e)) from None
     return summary.model_copy(update=update)
 
 
+def _refuse_contradictions(new_bytes: str | None, assignments: list[str], non_canonical: bool,
+                           finalized_at: int | None, fix_hash: bool, delete: bool) -> None:
+    """A drill does exactly what it says: options that cancel or override each other are refused."""
+    if delete:
+        others = [o for o, given in (("--bytes", new_bytes is not None), ("--set", bool(assignments)),
+                                     ("--non-canonical", non_canonical), ("--finalized-at", finalized_at is not None),
+                                     ("--fix-hash", fix_hash)) if given]
+        if others:
+            raise InputError(f"--delete with {', '.join(others)}: a deleted copy has no bytes to change; give one or the other")
+    seen: dict[str, str] = {}
+    for a in assignments:
+        name, _, value = a.partition("=")
+        if name in seen:
+            raise InputError(f"--set {name} given twice ({name}={seen[name][:20]} and {name}={value[:20]}): give it once")
+        seen[name] = value
+
+
 def tamper(chain, lottery_id: int, *, new_bytes: str | None = None, assignments: list[str] = (),
            non_canonical: bool = False, finalized_at: int | None = None, fix_hash: bool = False,
            delete: bool = False) -> dict[str, Any]:
+    _refuse_contradictions(new_bytes, list(assignments), non_canonical, finalized_at, fix_hash, delete)
     current = chain.legacy_raw(lottery_id)
     if current is None:
         raise InputError(f"lottery {lottery_id}: no legacy copy to tamper with")
