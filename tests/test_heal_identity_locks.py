@@ -287,3 +287,36 @@ def test_library_heal_refuses_while_the_journal_is_locked(chains, tmp_path: Path
             heal(a.backend, None, apply=True, journal=journal)
     assert a.state_of(1) is State.MISSING_LEGACY and not journal.exists()
     assert heal(a.backend, None, apply=True, journal=journal).exit_code == 0
+
+
+def test_a_garbage_line_mid_journal_says_how_to_go_on_and_journal_repair_sets_it_aside(chains, tmp_path: Path) -> None:
+    a, _ = chains
+    a.init()
+    a.finalize(1, 2)
+    a.tamper(1, "--delete")
+    journal = tmp_path / "j.jsonl"
+    assert a.heal("--apply", "--journal", str(journal)).code == 0
+    first = journal.read_bytes()
+    a.tamper(2, "--delete")
+    other = tmp_path / "other.jsonl"
+    assert a.heal("--apply", "--journal", str(other)).code == 0
+    # garbage in the middle: records before it and after it
+    journal.write_bytes(first + b"\x00garbage from a bad copy\n[1,2,3]\n" + other.read_bytes())
+    a.tamper(2, "--set", "tickets_sold=3", "--fix-hash")
+    before = journal.read_bytes()
+
+    r = a.heal("--apply", "--journal", str(journal))
+    assert r.code == 2, r.out + r.err
+    n = first.count(b"\n") + 1
+    assert f"record {n} is not JSON" in r.err and "--journal-repair" in r.err and "--journal NEW" in r.err
+    assert journal.read_bytes() == before and a.state_of(2) is State.FIELD_DRIFT  # nothing done
+
+    r = a.heal("--apply", "--journal-repair", "--journal", str(journal))
+    assert r.code == 0, r.out + r.err
+    assert "2 damaged line(s) set aside in" in r.out and "HEALED" in r.out
+    rejected = Path(str(journal) + ".rejected").read_bytes()
+    assert rejected == b"\x00garbage from a bad copy\n[1,2,3]\n"
+    assert journal.read_bytes().startswith(first) and b"\x00" not in journal.read_bytes()
+    assert first + other.read_bytes() in journal.read_bytes()  # every good record kept, in order
+    again = a.heal("--apply", "--journal-repair", "--journal", str(journal), "--json")
+    assert again.code == 0 and again.json()["journal_repair"] == "journal repair: nothing to repair"

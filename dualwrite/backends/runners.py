@@ -55,7 +55,7 @@ def _mount_dirs(*dirs: Path):
     try:
         yield
     except BaseException:
-        for p in made:  # deepest first: each was created by this call
+        for p in sorted(made, key=lambda p: len(p.parts), reverse=True):  # deepest first: each made by this call
             try:
                 p.rmdir()
             except OSError:
