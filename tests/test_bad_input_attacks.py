@@ -130,7 +130,7 @@ ATTACKS = [
     Attack("5000-digit integer in an evidence file", lambda t: (["evidence", "check", write(
         t, "e.json", '{"dualwrite_evidence": ' + "1" * 5000 + ', "blake3": "00"}')], {}), 2, "5000 digits"),
     Attack("non-UTF-8 --ids-file", lambda t: (["verify", "--ids-file", write(t, "ids", b"1\n2\n\xff\xfe7\n")], {}), 2,
-           "ids:3 (byte offset 4): not UTF-8"),
+           "ids:3: (byte offset 4): not UTF-8"),
     Attack("--pending-grace 99999999999999999999d", on_chain("verify", "1", "--allow-pending", "--pending-grace",
                                                                "99999999999999999999d"), 2, "--pending-grace"),
     Attack("--pending-grace 10000000000000d", on_chain("verify", "1", "--allow-pending", "--pending-grace",
@@ -175,7 +175,7 @@ ATTACKS = [
     Attack("id with a tab", lambda t: (["heal", "1\t2"], {}), 2, "whitespace"),
     Attack("id of 5000 digits", lambda t: (["diff", "9" * 5000], {}), 2, "not shown"),
     Attack("ids-file line 1_0", lambda t: (["verify", "--ids-file", write(t, "ids", "1\n1_0\n")], {}), 2,
-           "ids:2 (byte offset 2)"),
+           "ids:2: (byte offset 2)"),
     Attack("a u8 as the string \"6\"", lambda t: (["encode", write(t, "u8.json", json.dumps(
         {**make_summary(1).to_move_json(), "status": "6"}))], {}), 2, "status: expected u8 as a JSON number"),
     Attack("JSON with one bad UTF-8 byte", lambda t: (["hash", write(t, "bad.json", json.dumps(

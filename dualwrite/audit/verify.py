@@ -125,7 +125,7 @@ def ids_from_file(path: Path, into: IdSet | None = None) -> list[int]:
             if not raw:
                 break
             n += 1
-            where = f"--ids-file {path}:{n} (byte offset {offset})"
+            where = f"--ids-file {path}:{n}: (byte offset {offset})"
             offset += len(raw)
             if offset > MAX_IDS_FILE_BYTES:
                 raise InputError(f"--ids-file {path}: over the {MAX_IDS_FILE_BYTES // (1024 * 1024)} MiB limit "
