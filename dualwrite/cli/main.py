@@ -62,7 +62,8 @@ def cli() -> None:
     """Verify, gate and heal the dual-write migration of the Supra lottery archive.
 
     Exit codes: 0 success; 1 a check found a mismatch or drift; 2 bad input or usage;
-    3 a backend failed or could not be reached; 4 the chain aborted the transaction.
+    3 a backend failed or could not be reached; 4 the chain aborted the transaction;
+    5 a gate checked nothing (no lottery verified; --allow-empty accepts it).
     """
 
 
