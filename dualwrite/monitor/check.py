@@ -14,7 +14,7 @@ from dualwrite import bridge
 from dualwrite.audit.diff import LotteryDiff, State
 from dualwrite.audit.verify import Policy, all_ids, verify
 from dualwrite.backends.base import Backend
-from dualwrite.errors import BackendError
+from dualwrite.errors import BackendError, DualwriteError
 
 #: the runbook's grace before a pending expectation alerts
 DEFAULT_PENDING_GRACE = timedelta(hours=2)
@@ -91,15 +91,18 @@ class Snapshot:
 
 
 def _now(backend: Backend) -> datetime:
-    """The backend's clock when it has one (a simulator's can be moved), else this machine's."""
-    clock = getattr(backend, "now", None)
-    if callable(clock):
-        t = clock()
+    """This machine's clock, or the chain's when it is ahead (a simulator whose clock was moved,
+    a node's latest block), as ``verify`` counts a pending expectation's age."""
+    now = datetime.now(timezone.utc)
+    chain_now = getattr(backend, "chain_now", None)
+    if callable(chain_now):
+        try:
+            t = chain_now()
+        except DualwriteError:
+            return now
         if isinstance(t, datetime):
-            return t
-        if isinstance(t, (int, float)):
-            return datetime.fromtimestamp(t, timezone.utc)
-    return datetime.now(timezone.utc)
+            return max(now, t)
+    return now
 
 
 def run_check(backend: Backend, *, pending_grace: timedelta = DEFAULT_PENDING_GRACE, jobs: int = 4) -> Snapshot:
