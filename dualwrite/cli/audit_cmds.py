@@ -22,14 +22,14 @@ from dualwrite.evidence import write_evidence_with_sidecar, write_json_evidence
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
 
 
-def parse_duration(text: str) -> timedelta:
+def parse_duration(text: str, what: str = "--pending-grace") -> timedelta:
     """``2h``, ``30m``, ``90s``, ``1h30m`` or plain seconds."""
     t = text.strip().lower()
     if t.isdigit():
         return timedelta(seconds=int(t))
     parts = re.fullmatch(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", t)
     if not t or not parts or not any(parts.groups()):
-        raise InputError(f"--pending-grace {text!r}: expected a duration like 2h, 30m, 1h30m or seconds")
+        raise InputError(f"{what} {text!r}: expected a duration like 2h, 30m, 1h30m or seconds")
     d, h, m, s = (int(x or 0) for x in parts.groups())
     return timedelta(days=d, hours=h, minutes=m, seconds=s)
 
