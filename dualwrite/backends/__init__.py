@@ -123,6 +123,12 @@ class SimBackend:
 
         return datetime.fromtimestamp(self.chain.clock_us() / 1e6, timezone.utc)
 
+    def event_source(self):
+        """The event log, paged as the node pages it (``dualwrite events``)."""
+        from dualwrite.backends.events import ChainEvents
+
+        return ChainEvents(self.chain)
+
     def fork(self) -> "SimBackend":
         """An independent connection for another thread (SQLite connections are not shared)."""
         return SimBackend(self._cfg)

@@ -20,6 +20,9 @@ ABORT_VMERROR = re.compile(
     r"major_status:\s*ABORTED,\s*sub_status:\s*Some\((?P<code>\d+)\)"
     r"(?:,\s*location:\s*Module\(ModuleId\s*\{\s*address:\s*(?P<addr>\w+),\s*name:\s*Identifier\(\"(?P<mod>\w+)\"\))?"
 )
+# a failing view on nodes v11.3.6+ (decimal code; v11.7 adds the location)
+ABORT_VIEW = re.compile(r"ABORTED with sub status:? (?P<code>\d+)(?: at location Module (?P<module>[^\s,]+))?"
+                        r"(?: and message (?P<detail>[^\n]*))?")
 TRANSIENT = re.compile(
     r"(is not running|container .* not running|connection refused|timed? ?out|temporarily unavailable|"
     r"service unavailable|try again|too many requests|database is locked|no such container.*restarting)",
@@ -41,6 +44,9 @@ def find_abort(text: str) -> MoveAbort | None:
     if m:
         module = f"{m['addr']}::{m['mod']}" if m["mod"] else ""
         return MoveAbort(int(m["code"]), module=module)
+    m = ABORT_VIEW.search(text)
+    if m:
+        return MoveAbort(int(m["code"]), module=m["module"] or "", detail=(m["detail"] or "").strip())
     return None
 
 

@@ -27,8 +27,9 @@ CHECKPOINT_FORMAT = "dualwrite-events-checkpoint/1"
 #: the events of the three modules, by the short kind names ``dualwrite events --kind`` takes
 KINDS: dict[str, tuple[str, str, str]] = {
     "started": ("lottery_multi", "legacy_bridge", "ArchiveDualWriteStartedEvent"),
-    "completed": ("lottery_multi", "legacy_bridge", "ArchiveDualWriteCompletedEvent"),
+    # in the order one finalisation emits them: mirror, notify, store
     "legacy": ("lottery", "history_bridge", "LegacySummaryEvent"),
+    "completed": ("lottery_multi", "legacy_bridge", "ArchiveDualWriteCompletedEvent"),
     "finalized": ("lottery_multi", "history", "LotteryFinalizedEvent"),
     "imported": ("lottery_multi", "history", "LegacySummaryImportedEvent"),
     "rolled-back": ("lottery_multi", "history", "LegacySummaryRolledBackEvent"),
@@ -207,3 +208,31 @@ class EventIndex:
         index._dirty = True
         index.save()
         return index
+
+
+class ChainEvents:
+    """The simulator's own event log behind the node's paging interface (``dualwrite events`` on ``sim``)."""
+
+    def __init__(self, chain) -> None:
+        self.chain = chain
+        self.url = f"sim:{chain.path}"
+
+    def events_page(self, event_type: str, start_height=None, end_height=None, limit: int = 100, cursor=None):
+        return self.chain.events_page(event_type, start_height, end_height, limit, cursor)
+
+    def events(self, event_type: str, start_height=None, end_height=None, cursor=None, max_pages: int = 1_000_000):
+        for _ in range(max_pages):
+            data, cursor = self.events_page(event_type, start_height, end_height, 100, cursor)
+            yield data, cursor
+            if not cursor or not data:
+                return
+
+    def block(self, height: int | None = None) -> dict[str, Any]:
+        from dualwrite.sim.chain import block_header
+
+        b = self.chain.block(height)
+        if b is None:
+            if height is None:
+                return {"header": {"height": 0, "timestamp": {"microseconds_since_unix_epoch": 0}}}
+            raise InputError(f"no block at height {height}")
+        return {"header": block_header(b)}

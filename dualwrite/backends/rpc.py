@@ -253,6 +253,7 @@ class RpcBackend:
 
     name = "rpc"
     in_process = False
+    read_only = True
 
     def __init__(self, url: str, addresses: ModuleAddresses, *, headers: dict[str, str] | None = None,
                  timeout: float = 10.0, retries: int = 8, connections: int = 16,
@@ -278,8 +279,12 @@ class RpcBackend:
         return self.client.view(self.addresses.function_id(function), [_arg(a) for a in args])
 
     def run(self, function: str, args: list[str]) -> TxnResult:
-        raise InputError(f"the rpc backend is read-only: {function} is a write; writes need a backend that "
-                         f"holds the keys ({WRITE_BACKENDS}), e.g. --backend podman --rpc-url URL")
+        raise InputError(self.refusal(f"{function} is a write"))
+
+    @staticmethod
+    def refusal(what: str) -> str:
+        return (f"the rpc backend is read-only: {what}; writes need a backend that holds the keys "
+                f"({WRITE_BACKENDS}), e.g. --backend podman --rpc-url URL")
 
     def describe(self) -> str:
         return f"rpc ({self.client.describe()})"
@@ -297,9 +302,14 @@ class RpcBackend:
     def chain_now(self) -> datetime:
         return block_time(self.client.block())
 
+    def event_source(self) -> RpcClient:
+        return self.client
+
     def close(self) -> None:
-        self.index.save()
-        self.client.close()
+        try:
+            self.index.save()
+        finally:
+            self.client.close()
 
 
 class SplitBackend:
@@ -333,6 +343,9 @@ class SplitBackend:
     @property
     def index(self):
         return self.reader.index
+
+    def event_source(self) -> RpcClient:
+        return self.reader.client
 
     def close(self) -> None:
         try:

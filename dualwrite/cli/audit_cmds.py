@@ -157,6 +157,8 @@ def heal_cmd(ids, apply, enable_mirror, journal, cfg, as_json):
     """
     lottery_ids = parse_ids(ids, "LOTTERY_ID") if ids else None
     with opened(cfg) as b:
+        if apply and getattr(b, "read_only", False):
+            raise InputError(b.refusal("heal --apply writes"))
         rep = run_heal(b, lottery_ids, apply=apply, enable_mirror=enable_mirror, journal=journal)
     if as_json:
         emit_json(rep.to_json())

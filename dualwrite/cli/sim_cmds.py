@@ -213,7 +213,9 @@ def _iso(us: int) -> str:
               help="Drills: 503=20%, 429=10% (with retry-after=SECONDS), latency=50ms, drop=5%. Repeatable.")
 @click.option("--fault-seed", type=int, help="Seed of the fault draws (reproducible drills).")
 @click.option("--log", is_flag=True, help="Log each request on stderr.")
-def sim_serve(state, host, port, faults, fault_seed, log) -> None:
+@click.option("--require-header", metavar="'NAME: VALUE'",
+              help="Answer 401 to requests without this header (a provider's key, for --rpc-header drills).")
+def sim_serve(state, host, port, faults, fault_seed, log, require_header) -> None:
     """Serve the simulator's state as a Supra RPC node does (views, events, blocks, transactions, accounts).
 
     The first line on stdout is the base URL (http://127.0.0.1:PORT). Stops on SIGINT or SIGTERM.
@@ -234,7 +236,13 @@ def sim_serve(state, host, port, faults, fault_seed, log) -> None:
         click.echo(f"serving simulator state {path} (Ctrl-C or SIGTERM stops)"
                    + (f"; faults: {', '.join(faults)}" if faults else ""), err=True)
 
-    serve(path, host, port, f, log=log, announce=announce)
+    need = None
+    if require_header:
+        from dualwrite.backends.rpc import parse_headers
+
+        ((name, value),) = parse_headers([require_header]).items()
+        need = (name, value)
+    serve(path, host, port, f, log=log, announce=announce, require_header=need)
 
 
 @sim_group.command("reset")

@@ -150,10 +150,12 @@ class NodeServer(ThreadingHTTPServer):
     request_queue_size = 256
 
     def __init__(self, address: tuple[str, int], state: Path, faults: Faults | None = None, *,
-                 lottery_multi: str | None = None, lottery: str | None = None, log: bool = False) -> None:
+                 lottery_multi: str | None = None, lottery: str | None = None, log: bool = False,
+                 require_header: tuple[str, str] | None = None) -> None:
         from dualwrite.sim.chain import Chain
 
         self.state = Path(state)
+        self.require_header = require_header  # a provider's key: 401 without it
         self.faults = faults or Faults()
         self.log = log
         self.chain_kwargs = {"lottery_multi": lottery_multi, "lottery": lottery}
@@ -225,6 +227,9 @@ class Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 return self._send(400, {"message": "invalid Content-Length"})
             body = self.rfile.read(length)
+        need = self.server.require_header
+        if need is not None and self.headers.get(need[0]) != need[1]:
+            return self._send(401, {"message": f"missing or wrong {need[0]} header"})
         if faults.active:
             if faults.latency:
                 threading.Event().wait(faults.latency)  # added latency, on purpose
@@ -378,9 +383,9 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def serve(state: Path, host: str = "127.0.0.1", port: int = 0, faults: Faults | None = None, *,
-          log: bool = False, announce=print) -> None:
+          log: bool = False, announce=print, require_header: tuple[str, str] | None = None) -> None:
     """Serve until SIGINT or SIGTERM; the first line ``announce``d is the base URL."""
-    server = NodeServer((host, port), state, faults, log=log,
+    server = NodeServer((host, port), state, faults, log=log, require_header=require_header,
                         lottery_multi=os.environ.get("DUALWRITE_SIM_LOTTERY_MULTI_ADDRESS") or None,
                         lottery=os.environ.get("DUALWRITE_SIM_LOTTERY_ADDRESS") or None)
     stop = threading.Event()
