@@ -276,7 +276,7 @@ class Rpc(Driver):
             self.chain  # the state file exists before the node opens it
             self._node = InThreadNode(self.state)
             self._client = RpcClient(self._node.url, retries=0)
-            schema_hook(self._client.http)
+            schema_hook(self._client)
         return self._client
 
     def close(self) -> None:

@@ -74,8 +74,12 @@ def check_response(r: httpx.Response) -> None:
     CHECKED.append(name)
 
 
-def schema_hook(client: httpx.Client) -> None:
-    client.event_hooks["response"] = [*client.event_hooks.get("response", []), check_response]
+def schema_hook(client) -> None:
+    """Check every response an ``RpcClient`` (or an ``httpx.Client``) receives."""
+    if hasattr(client, "hooks"):
+        client.hooks.append(check_response)
+    else:
+        client.event_hooks["response"] = [*client.event_hooks.get("response", []), check_response]
 
 
 class InThreadNode:

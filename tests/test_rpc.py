@@ -47,13 +47,13 @@ def node(world: World):
 
 def client_for(node: InThreadNode, **kw) -> RpcClient:
     c = RpcClient(node.url, **kw)
-    schema_hook(c.http)
+    schema_hook(c)
     return c
 
 
 def rpc_backend(node: InThreadNode, **kw) -> RpcBackend:
     b = RpcBackend(node.url, ModuleAddresses(node.addresses.lottery_multi, node.addresses.lottery), **kw)
-    schema_hook(b.client.http)
+    schema_hook(b.client)
     return b
 
 
@@ -338,7 +338,7 @@ def test_reads_over_http_writes_through_the_cli(world: World, node: InThreadNode
         try:
             assert isinstance(b, SplitBackend) and b.name == "local"
             assert f"reads over RPC node {node.url}" in b.describe()
-            schema_hook(b.reader.client.http)
+            schema_hook(b.reader.client)
             h = sha3(make_summary(9).to_bcs())
             bridge.set_expected(b, 9, h)
             assert bridge.status(b, 9).expected_hash == h

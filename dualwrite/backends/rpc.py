@@ -18,6 +18,7 @@ Provider keys (``--rpc-header 'Name: value'``) are sent on every request and nev
 from __future__ import annotations
 
 import email.utils
+import json
 import random
 import threading
 import time
@@ -86,17 +87,50 @@ class RpcClient:
         base = url if url.endswith("/") else url + "/"  # the SDK urljoins "rpc/v3/..." onto the base
         self.retries = retries
         self.header_names = sorted(headers or {})
-        self.http = httpx.Client(
-            base_url=base, headers=headers or {}, timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
-            follow_redirects=False, trust_env=False)
+        # httpx's transport directly: a pooled keep-alive connection per thread in flight, no client-side
+        # cookie/auth/redirect layers (a node API has none of those); measured 1.6x the requests per CPU
+        # second of httpx.Client.request on this machine
+        self.transport = httpx.HTTPTransport(
+            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections), retries=0)
+        self.base = httpx.URL(base)
+        self._headers = [("Accept", "application/json"), ("User-Agent", f"dualwrite/{_version()} httpx"),
+                         *(headers or {}).items()]
+        self._timeout = {"connect": min(timeout, 5.0), "read": timeout, "write": timeout, "pool": timeout}
+        self._urls: dict[str, httpx.URL] = {}
+        self.hooks: list = []  # called with each response (the tests check every one against the schema)
         self._down: str | None = None
         self.chain_id: str | None = None
         self.requests = 0
         self.retried = 0
 
     def close(self) -> None:
-        self.http.close()
+        self.transport.close()
+
+    def _url(self, path: str) -> httpx.URL:
+        url = self._urls.get(path)
+        if url is None:
+            url = self.base.join(path)
+            if len(self._urls) < 64:
+                self._urls[path] = url
+        return url
+
+    def _send(self, method: str, path: str, params: dict | None = None, json_body: Any = None) -> httpx.Response:
+        headers = self._headers
+        content = None
+        if json_body is not None:
+            content = json.dumps(json_body, separators=(",", ":")).encode()
+            headers = [*headers, ("Content-Type", "application/json")]
+        req = httpx.Request(method, self._url(path), params=params, headers=headers, content=content,
+                            extensions={"timeout": self._timeout})
+        r = self.transport.handle_request(req)
+        try:
+            r.read()
+        finally:
+            r.close()
+        r.request = req
+        for hook in self.hooks:
+            hook(r)
+        return r
 
     def describe(self) -> str:
         keys = f", headers {', '.join(self.header_names)} (values hidden)" if self.header_names else ""
@@ -130,7 +164,7 @@ class RpcClient:
         while True:
             self.requests += 1
             try:
-                r = self.http.request(method, path, **kw)
+                r = self._send(method, path, **kw)
             except httpx.TimeoutException as e:
                 err: BackendError = TransientBackendError(
                     f"RPC node {self.url}: {what}: no answer in time ({type(e).__name__})")
@@ -185,8 +219,8 @@ class RpcClient:
     def view(self, function_id: str, arguments: list[Any], type_arguments: list[str] = ()) -> list[Any]:
         what = function_id.split("::", 1)[-1]
         r = self.request("POST", "rpc/v3/view", what=what,
-                         json={"function": function_id, "type_arguments": list(type_arguments),
-                               "arguments": arguments})
+                         json_body={"function": function_id, "type_arguments": list(type_arguments),
+                                    "arguments": arguments})
         if r.status_code != 200:
             raise self._error(r, what)
         body = self._json(r, what)
@@ -236,6 +270,12 @@ class RpcClient:
         except (TypeError, KeyError, ValueError):
             raise BackendError(f"RPC node {self.url}: {what}: no header.height/timestamp in {str(body)[:120]}") from None
         return body
+
+
+def _version() -> str:
+    from dualwrite import __version__
+
+    return __version__
 
 
 def _reason(e: BaseException) -> str:

@@ -320,8 +320,8 @@ class Chain:
     def clock_us(self) -> int:
         """The simulator's clock: wall time plus every ``advance``, never behind the last block."""
         offset = int(self.store.meta_get("clock_offset_us") or 0)
-        row = self.store.conn.execute("SELECT MAX(timestamp_us) FROM blocks").fetchone()
-        return max(int(time.time() * 1e6) + offset, row[0] or 0)
+        row = self.store.conn.execute("SELECT timestamp_us FROM blocks ORDER BY height DESC LIMIT 1").fetchone()
+        return max(int(time.time() * 1e6) + offset, row[0] if row else 0)
 
     def _new_block(self, height: int, h: str | None) -> dict[str, Any]:
         """The block that carries transaction ``h`` (or none: an empty block); inside a write transaction."""

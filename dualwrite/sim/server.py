@@ -212,8 +212,9 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("x-supra-chain-id", str(CHAIN_ID))
         for k, v in (headers or {}).items():
             self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(data)
+        self._headers_buffer.append(b"\r\n")  # end_headers(), with the body in the same write
+        self._headers_buffer.append(data)
+        self.flush_headers()
 
     def _handle(self, method: str) -> None:
         faults = self.server.faults

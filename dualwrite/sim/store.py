@@ -39,6 +39,7 @@ CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY AUTOINCREMENT, version
     data TEXT NOT NULL, lottery_id INTEGER);
 CREATE INDEX IF NOT EXISTS events_type ON events (type);
 CREATE INDEX IF NOT EXISTS events_lottery ON events (lottery_id);
+CREATE INDEX IF NOT EXISTS events_handle ON events (handle, seq);
 CREATE TABLE IF NOT EXISTS transactions (version INTEGER PRIMARY KEY, hash TEXT NOT NULL,
     sender TEXT NOT NULL, function TEXT NOT NULL, arguments TEXT NOT NULL, gas_used INTEGER NOT NULL,
     timestamp_us INTEGER NOT NULL);
@@ -51,6 +52,7 @@ CREATE TABLE IF NOT EXISTS blocks (height INTEGER PRIMARY KEY, hash TEXT NOT NUL
 MIGRATE_1_TO_2 = """
 CREATE TABLE IF NOT EXISTS blocks (height INTEGER PRIMARY KEY, hash TEXT NOT NULL, parent TEXT NOT NULL,
     timestamp_us INTEGER NOT NULL, txn_hash TEXT);
+CREATE INDEX IF NOT EXISTS events_handle ON events (handle, seq);
 INSERT OR IGNORE INTO blocks (height, hash, parent, timestamp_us, txn_hash)
     SELECT version, hash, '0x' || printf('%064x', 0), timestamp_us, hash FROM transactions
 """
