@@ -103,10 +103,12 @@ class HttpError(Exception):
         self.headers = headers or {}
 
 
-def abort_message(e: MoveAbort) -> str:
-    """The node's (v11.7) text for a view that aborted: the code in decimal, then where."""
-    text = f"Failed to execute view function: ABORTED with sub status {e.code} at location Module {e.module}"
-    return text + (f" and message {e.detail}" if e.detail else "")
+def abort_message(e: MoveAbort, style: str = "node") -> str:
+    """The node's text for a view that aborted (v11.7: the code in decimal, then where); the same
+    writer as ``dualwrite-supra``'s (``sim/abort_styles.py``)."""
+    from dualwrite.sim.abort_styles import view_abort_message
+
+    return view_abort_message(e, style)
 
 
 def cli_arg(value: Any, param, index: int) -> str:
@@ -156,6 +158,9 @@ class NodeServer(ThreadingHTTPServer):
 
         self.state = Path(state)
         self.require_header = require_header  # a provider's key: 401 without it
+        from dualwrite.sim.abort_styles import style_from_env
+
+        self.abort_style = style_from_env()  # DUALWRITE_SUPRA_ABORT_STYLE, default "node" (v11.7)
         self.faults = faults or Faults()
         self.log = log
         self.chain_kwargs = {"lottery_multi": lottery_multi, "lottery": lottery}
@@ -252,7 +257,7 @@ class Handler(BaseHTTPRequestHandler):
         except HttpError as e:
             return self._send(e.status, {"message": e.message}, e.headers)
         except MoveAbort as e:
-            return self._send(400, {"message": abort_message(e)})
+            return self._send(400, {"message": abort_message(e, self.server.abort_style)})
         except InputError as e:
             return self._send(400, {"message": str(e)})
         except DualwriteError as e:
