@@ -391,6 +391,17 @@ def test_retries_honour_retry_after_and_give_up_on_other_4xx(world: World) -> No
             assert c.requests == 4 and c.retried == 3
         finally:
             c.close()
+    with InThreadNode(world.path, Faults(share_429=1.0, retry_after=1)) as n:
+        c = RpcClient(n.url, retries=1)
+        try:
+            import time
+
+            t0 = time.monotonic()
+            with pytest.raises(Exception, match="HTTP 429"):
+                c.view(f"{n.addresses.lottery_multi}::legacy_bridge::is_enabled", [])
+            assert time.monotonic() - t0 >= 1.0  # it waited the Retry-After before asking again
+        finally:
+            c.close()
     with InThreadNode(world.path) as n:
         c = RpcClient(n.url, retries=5)
         try:
