@@ -525,6 +525,11 @@ def test_events_checkpoint_is_explicit_and_incremental(world: World, node: InThr
     code, out, _ = dw("events", "--json", "--events-checkpoint", str(cp), *base)
     assert out == ""  # nothing new since the checkpoint moved on
     assert Checkpoint.load(cp).legacy == {1: world.chain.version()}
+    world.finalize(3)
+    world.expect(4, sha3(b"four"))
+    code, out, _ = dw("events", "--json", "--lottery", "3", "--events-checkpoint", str(cp), *base)
+    assert {json.loads(ln)["lottery_id"] for ln in out.splitlines()} == {3}
+    assert 4 in Checkpoint.load(cp).started  # learnt from the whole window, whatever was printed
     # verify reads the registrations it learnt (the pending age) and moves it on too
     world.expect(2, sha3(make_summary(2).to_bcs()))
     code, out, _ = dw("verify", "2", "--allow-pending", "--pending-grace", "1h", "--json",

@@ -162,6 +162,12 @@ class EventIndex:
             self._dirty = True
         return until
 
+    def advance_to(self, height: int) -> None:
+        """Everything below ``height`` has been learnt (by a caller that read it)."""
+        if height > self.cp.next_height:
+            self.cp.next_height = height
+            self._dirty = True
+
     def _ensure(self) -> None:
         with self._lock:
             if not self._scanned:

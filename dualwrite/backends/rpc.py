@@ -384,6 +384,10 @@ class SplitBackend:
     def index(self):
         return self.reader.index
 
+    @property
+    def addresses(self) -> ModuleAddresses:
+        return self.reader.addresses
+
     def event_source(self) -> RpcClient:
         return self.reader.client
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 from pathlib import Path
@@ -46,10 +47,10 @@ def _emit(rows, as_json: bool, header: bool) -> None:
     if as_json:
         for height, _, kind, lid, item in rows:
             ev = item.get("event") or {}
-            click.echo(__import__("json").dumps({"kind": kind, "lottery_id": lid, "block_height": height,
-                                                 "transaction_hash": item.get("transaction_hash"),
-                                                 "type": ev.get("type"), "sequence_number": ev.get("sequence_number"),
-                                                 "data": ev.get("data")}, separators=(",", ":")))
+            click.echo(json.dumps({"kind": kind, "lottery_id": lid, "block_height": height,
+                                   "transaction_hash": item.get("transaction_hash"),
+                                   "type": ev.get("type"), "sequence_number": ev.get("sequence_number"),
+                                   "data": ev.get("data")}, separators=(",", ":")))
         return
     if not rows and not header:
         return
@@ -114,15 +115,16 @@ def events_cmd(lotteries, kinds, from_height, to_height, cursor, limit, follow, 
             latest = int(source.block()["header"]["height"])
             end = to_height if to_height is not None else latest + 1
             want = kinds if not checkpointed else list(dict.fromkeys([*kinds, *INDEX_KINDS]))
-            rows, resume = _rows(source, addresses, want, start, end, set(lotteries), cursor, limit)
-            if checkpointed:  # learn from the full scan, print only what was asked
+            # with a checkpoint, learn from the whole window and print only what was asked
+            rows, resume = _rows(source, addresses, want, start, end, set() if checkpointed else set(lotteries),
+                                 cursor, limit)
+            if checkpointed:
                 for _, _, kind, _, item in rows:
                     if kind in INDEX_KINDS:
                         index.learn(kind, item)
-                if not lotteries and resume is None and from_height is None and cursor is None:
-                    index.cp.next_height = max(index.cp.next_height, end)
-                    index._dirty = True
-                rows = [r for r in rows if r[2] in kinds]
+                if resume is None and from_height is None and cursor is None:
+                    index.advance_to(end)  # the whole window was read: the next run starts after it
+                rows = [r for r in rows if r[2] in kinds and (not lotteries or r[3] in lotteries)]
             _emit(rows, as_json, header)
             header = False
             sys.stdout.flush()
