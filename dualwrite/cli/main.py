@@ -52,6 +52,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
                 "One check of every lottery, in the Prometheus text exposition format."),
     "monitor": ("dualwrite.cli.monitor_cmds:monitor_cmd",
                 "The exporter: check every lottery every --interval, serve the last result to Prometheus."),
+    "events": ("dualwrite.cli.events_cmds:events_cmd", "The dual-write and legacy events, oldest first (a table, or --json lines)."),
     "demo": ("dualwrite.cli.demo_cmds:demo_cmd",
              "Initialise, register expected hashes, finalise, watch them consumed; then the drift drill: finalise N "
              "lotteries, tamper five, verify fails naming them, heal, verify passes."),
