@@ -1,17 +1,14 @@
-"""Shared by the monitor tests: parse exposition text, back-date a pending expectation, fault a state file."""
+"""Shared by the monitor tests: parse exposition text, fault a state file."""
 
 from __future__ import annotations
 
 import os
 import shutil
-import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 from prometheus_client.parser import text_string_to_metric_families
-
-from dualwrite.sim.store import u64_to_sql
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -25,26 +22,6 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 def value(text: str, name: str, **labels: str) -> float:
     return samples(text)[(name, tuple(sorted(labels.items())))]
-
-
-def backdate_pending(state: Path, lottery_id: int, seconds: float) -> int:
-    """Move the commit time of the lottery's newest Started event back by ``seconds``.
-
-    The simulator's event-time mechanism (``Chain.last_event_time``) is what ``pending_since``
-    reads; without a simulator clock this is how a pending expectation gets old. Returns the
-    number of transactions changed (1).
-    """
-    conn = sqlite3.connect(str(state), isolation_level=None)
-    try:
-        row = conn.execute("SELECT MAX(e.version) FROM events e WHERE e.lottery_id = ? AND "
-                           "substr(e.type, -length('::ArchiveDualWriteStartedEvent')) = '::ArchiveDualWriteStartedEvent'",
-                           (u64_to_sql(lottery_id),)).fetchone()
-        assert row and row[0] is not None, f"no Started event for lottery {lottery_id}"
-        cur = conn.execute("UPDATE transactions SET timestamp_us = timestamp_us - ? WHERE version = ?",
-                           (int(seconds * 1e6), row[0]))
-        return cur.rowcount
-    finally:
-        conn.close()
 
 
 @contextmanager

@@ -20,7 +20,7 @@ from dualwrite.monitor import Monitor, run_check
 from dualwrite.monitor.metrics import HELP
 from tests.audit_world import World, sha3, world  # noqa: F401  (fixture)
 from tests.engines import engine_unavailable, wait_for
-from tests.monitor_helpers import backdate_pending, samples, state_file_gone, value
+from tests.monitor_helpers import samples, state_file_gone, value
 
 ROOT = Path(__file__).resolve().parents[1]
 RULES = ROOT / "deploy" / "prometheus" / "dualwrite.rules.yml"
@@ -59,8 +59,8 @@ def test_pending_counts_only_past_the_grace(world: World) -> None:
     world.init()
     world.finalize(1)
     world.expect(7, sha3(make_summary(7).to_bcs()))
+    world.sim("clock", "--advance", "3h")
     world.expect(8, sha3(make_summary(8).to_bcs()))
-    assert backdate_pending(world.path, 7, 3 * 3600) == 1  # redo with `sim clock --advance 3h` once it exists
     snap = run_check(world.backend)
     assert snap.pending_ids == (7, 8) and snap.pending_over_grace_ids == (7,)
     assert snap.mismatch == 0
@@ -95,7 +95,7 @@ def test_metrics_prints_the_exposition_format_without_per_lottery_labels(world: 
 def test_metrics_pending_grace_option(world: World) -> None:
     world.init()
     world.expect(7, sha3(make_summary(7).to_bcs()))
-    backdate_pending(world.path, 7, 600)
+    world.sim("clock", "--advance", "10m")
     assert value(world.dw("metrics").out, "dual_write_pending") == 0
     r = world.dw("metrics", "--pending-grace", "5m")
     assert value(r.out, "dual_write_pending") == 1 and value(r.out, "dual_write_pending_grace_seconds") == 300

@@ -22,7 +22,7 @@ from dualwrite.cli.main import cli
 from dualwrite.demo import make_summary
 from tests.engines import engine_unavailable, wait_for
 from tests.envs import base_env
-from tests.monitor_helpers import backdate_pending, state_file_gone
+from tests.monitor_helpers import state_file_gone
 
 pytestmark = pytest.mark.slow
 
@@ -154,7 +154,7 @@ def test_prometheus_scrapes_the_monitor_and_fires_the_alerts(tmp_path: Path) -> 
         dw(state, "set", "11", "--summary", str(_summary_file(tmp_path, 11)))
         wait_for(prom.equals("dual_write_pending_expectations", 1), 30, what="one pending expectation")
         assert prom.query("dual_write_pending") == 0  # within the grace
-        backdate_pending(state, 11, 2 * 3600 + 600)  # redo with `dualwrite sim clock --advance 3h` when it exists
+        dw(state, "sim", "clock", "--advance", "3h")
         wait_for(prom.equals("dual_write_pending", 1), 30, what="dual_write_pending = 1")
         wait_for(lambda: prom.alert("DualWritePending") == "firing", 30, what="DualWritePending firing")
 
