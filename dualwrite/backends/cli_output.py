@@ -301,9 +301,9 @@ def parse_run(stdout: str, stderr: str, returncode: int, *, where: str) -> TxnRe
                 if abort is not None:
                     raise abort
                 raise TransactionFailed(status, txn_hash=obj.get("hash"), detail=vm)
-            height = _block_height(obj)
+            version = obj.get("version") if obj.get("version") is not None else obj.get("block_height")
             return TxnResult(obj.get("hash"), status, vm, _int(move.get("gas_used")), list(move.get("events") or []),
-                             _int(obj.get("version")) if obj.get("version") is not None else height, height)
+                             _int(version), _block_height(obj))
     if returncode != 0:
         raise failure(error_text(stderr, stdout), where=where, returncode=returncode, run=True)
     raise BackendError(f"{where}: unreadable transaction output: {(stdout or stderr).strip()[:200] or 'nothing'}")
