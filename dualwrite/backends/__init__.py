@@ -25,7 +25,14 @@ from dualwrite.backends.runners import (
     Runner,
     docker_client,
 )
-from dualwrite.errors import BackendError, BackendTimeout, BackendUnavailable, InputError, SubmissionUnknown
+from dualwrite.errors import (
+    BackendError,
+    BackendTimeout,
+    BackendUnavailable,
+    InputError,
+    SubmissionUnknown,
+    TransactionFailed,
+)
 
 BACKEND_NAMES = ("sim", "local", "docker", "podman", "auto")
 LOOKUP_WINDOW_S = 30.0  # at most this long looking for a run whose outcome was lost
@@ -158,7 +165,7 @@ class CliBackend:
         A run is re-sent only after a failure of the runner itself (the container was not
         there, so the CLI never started). Once the CLI has run, a failure that may come after
         submission is never answered by sending again: it is ``SubmissionUnknown``, for the
-        caller to look up (``bridge`` re-reads the state the run was to change)."""
+        looked up: by hash on the node here, then ``bridge`` re-reads the state the run was to change."""
         argv = self.argv(kind, function, args)
         where = f"{self.name} backend, {function}"
         attempt = 0
@@ -184,6 +191,11 @@ class CliBackend:
                     return parse_run(c.stdout, c.stderr, c.returncode, where=where)
                 except SubmissionUnknown as e:
                     return self._look_up(e)
+                except TransactionFailed as e:
+                    if kind == "run" and e.status in ("Pending", "PendingAfterExecution"):
+                        # submitted and not final: it may still commit (or fail); look, never re-send
+                        return self._look_up(SubmissionUnknown(f"{where}: {e.message}", txn_hash=e.txn_hash))
+                    raise
                 except BackendError as e:
                     if kind == "run" and e.transient:
                         # the CLI ran: whatever the text says, the transaction may be out

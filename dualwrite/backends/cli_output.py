@@ -275,7 +275,7 @@ def parse_view(stdout: str, stderr: str, returncode: int, *, where: str) -> list
                 raise failure(_text(obj[key]), where=where, returncode=returncode)
     if returncode != 0:
         raise failure(error_text(stderr, stdout), where=where, returncode=returncode)
-    raise BackendError(f"{where}: unreadable view output: {(stdout or stderr).strip()[:200] or 'nothing'}")
+    raise BackendError(f"{where}: unreadable view output: {_excerpt(stdout or stderr)}")
 
 
 def parse_run(stdout: str, stderr: str, returncode: int, *, where: str) -> TxnResult:
@@ -306,7 +306,13 @@ def parse_run(stdout: str, stderr: str, returncode: int, *, where: str) -> TxnRe
                              _int(version), _block_height(obj))
     if returncode != 0:
         raise failure(error_text(stderr, stdout), where=where, returncode=returncode, run=True)
-    raise BackendError(f"{where}: unreadable transaction output: {(stdout or stderr).strip()[:200] or 'nothing'}")
+    raise BackendError(f"{where}: unreadable transaction output: {_excerpt(stdout or stderr)}")
+
+
+def _excerpt(text: str) -> str:
+    """The start of what was printed, on one line."""
+    flat = " ".join(text.split())
+    return (flat[:200] + " …" if len(flat) > 200 else flat) or "nothing"
 
 
 def _block_height(obj: dict[str, Any]) -> int | None:
