@@ -384,7 +384,7 @@ def test_hash_unknown_to_the_node_falls_back_to_the_state(tmp_path: Path, txn_no
            "LOST_LOG": str(log)}
     assert dualwrite(["sim", "init", "--state", str(state)], env).returncode == 0
     assert dualwrite(["init", "true", "false", "--backend", "sim", "--state", str(state)], env).returncode == 0
-    p = dualwrite(["set", "9", H9, "--backend", "local", "--rpc-url", url, "--timeout", "2"], env)
+    p = dualwrite(["set", "9", H9, "--backend", "local", "--rpc-url", url, "--reads", "cli", "--timeout", "2"], env)
     assert p.returncode == 3, p.stderr
     assert "looked up by hash" in p.stderr and "HTTP 404" in p.stderr and "not re-sent" in p.stderr
     calls = log.read_text().splitlines()
