@@ -366,7 +366,7 @@ def test_timeout_then_committed_looked_up_by_hash(tmp_path: Path, txn_node) -> N
            "LOST_LOG": str(log), "LOST_COMMITS": "1", "LOST_TXN_DIR": str(txn_dir)}
     assert dualwrite(["sim", "init", "--state", str(state)], env).returncode == 0
     assert dualwrite(["init", "true", "false", "--backend", "sim", "--state", str(state)], env).returncode == 0
-    p = dualwrite(["set", "9", H9, "--backend", "local", "--rpc-url", url, "--json"], env)
+    p = dualwrite(["set", "9", H9, "--backend", "local", "--rpc-url", url, "--reads", "cli", "--json"], env)
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)
     (started,) = started_events(state, 9)
