@@ -320,3 +320,30 @@ def test_a_garbage_line_mid_journal_says_how_to_go_on_and_journal_repair_sets_it
     assert first + other.read_bytes() in journal.read_bytes()  # every good record kept, in order
     again = a.heal("--apply", "--journal-repair", "--journal", str(journal), "--json")
     assert again.code == 0 and again.json()["journal_repair"] == "journal repair: nothing to repair"
+
+
+def test_the_rpc_and_split_backends_carry_the_node_and_its_chain_id(tmp_path: Path) -> None:
+    """C's read path: the identity of a node is its URL (no secrets), addresses and reported chain id."""
+    from dualwrite.backends import ModuleAddresses
+    from dualwrite.backends.base import identity_key, identity_of
+    from dualwrite.backends.rpc import RpcBackend, SplitBackend
+    from tests.rpc_node import InThreadNode
+
+    w = World(tmp_path / "state.sqlite")
+    node = InThreadNode(w.path)
+    try:
+        addrs = ModuleAddresses(node.addresses.lottery_multi, node.addresses.lottery)
+        r1, r2 = RpcBackend(node.url + "?apikey=SECRET", addrs), RpcBackend(node.url + "?apikey=SECRET", addrs)
+        try:
+            ident = identity_of(r1)
+            assert ident["chain_id"] not in ("", "unknown") and "SECRET" not in json.dumps(ident)
+            assert identity_key(ident) == identity_key(identity_of(r2))
+            split = SplitBackend(w.backend, r2)
+            assert identity_of(split)["state"] == identity_of(w.backend)["state"]
+            assert identity_of(split)["chain_id"] == ident["chain_id"]
+        finally:
+            r1.close()
+            r2.close()
+    finally:
+        node.stop()
+        w.close()

@@ -6,6 +6,7 @@ knows which one it got. A real network is only touched when the user names a bac
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -24,9 +25,18 @@ from dualwrite.backends.runners import (
     Runner,
     docker_client,
 )
-from dualwrite.errors import BackendError, BackendTimeout, BackendUnavailable, InputError, SubmissionUnknown
+from dualwrite.errors import (
+    BackendError,
+    BackendTimeout,
+    BackendUnavailable,
+    InputError,
+    SubmissionUnknown,
+    TransactionFailed,
+)
 
-BACKEND_NAMES = ("sim", "local", "docker", "podman", "auto")
+BACKEND_NAMES = ("sim", "local", "docker", "podman", "auto", "rpc")
+READS = ("auto", "rpc", "cli")
+LOOKUP_WINDOW_S = 30.0  # at most this long looking for a run whose outcome was lost
 _retry_wait = __import__("threading").Event()  # never set: wait(t) is an interruptible back-off
 
 
@@ -56,6 +66,12 @@ class BackendConfig:
     timeout: float = 120.0
     retries: int = 2
     state: Path | None = None  # sim
+    # reads over the RPC node (backends/rpc.py): "auto" = over HTTP whenever rpc_url is known (not on sim)
+    reads: str = "auto"
+    rpc_headers: tuple[str, ...] = ()  # "Name: value" provider keys: sent, never printed
+    rpc_timeout: float = 10.0
+    rpc_retries: int = 8
+    events_checkpoint: Path | None = None
 
     @classmethod
     def from_env(cls, **overrides: Any) -> "BackendConfig":
@@ -70,6 +86,8 @@ class BackendConfig:
             base["volume_suffix"] = env["PODMAN_VOLUME_SUFFIX"]
         if env.get("DOCKER_HOST"):
             base["docker_host"] = env["DOCKER_HOST"]
+        if env.get("DUALWRITE_RPC_HEADERS"):  # one "Name: value" per line
+            base["rpc_headers"] = tuple(ln for ln in env["DUALWRITE_RPC_HEADERS"].splitlines() if ln.strip())
         base.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**base)
 
@@ -106,12 +124,24 @@ class SimBackend:
         return {"backend": "sim", "state": os.path.realpath(self.chain.path),
                 "lottery_multi": self.chain.addresses.lottery_multi, "lottery": self.chain.addresses.lottery}
 
-    def pending_since(self, lottery_id: int):
-        """When the pending expectation was registered (its Started event's commit time)."""
+    def pending_since(self, lottery_id: int, expected_hash: bytes | None = None):
+        """When the pending expectation was registered (its Started event's block time)."""
         from datetime import datetime, timezone
 
         t = self.chain.last_event_time("ArchiveDualWriteStartedEvent", lottery_id)
         return None if t is None else datetime.fromtimestamp(t, timezone.utc)
+
+    def chain_now(self):
+        """The chain's time (the simulator's clock), so ages hold when the clock was moved forward."""
+        from datetime import datetime, timezone
+
+        return datetime.fromtimestamp(self.chain.clock_us() / 1e6, timezone.utc)
+
+    def event_source(self):
+        """The event log, paged as the node pages it (``dualwrite events``)."""
+        from dualwrite.backends.events import ChainEvents
+
+        return ChainEvents(self.chain)
 
     def fork(self) -> "SimBackend":
         """An independent connection for another thread (SQLite connections are not shared)."""
@@ -160,7 +190,7 @@ class CliBackend:
         A run is re-sent only after a failure of the runner itself (the container was not
         there, so the CLI never started). Once the CLI has run, a failure that may come after
         submission is never answered by sending again: it is ``SubmissionUnknown``, for the
-        caller to look up (``bridge`` re-reads the state the run was to change)."""
+        looked up: by hash on the node here, then ``bridge`` re-reads the state the run was to change."""
         argv = self.argv(kind, function, args)
         where = f"{self.name} backend, {function}"
         attempt = 0
@@ -185,18 +215,40 @@ class CliBackend:
                         return parse_view(c.stdout, c.stderr, c.returncode, where=where)
                     return parse_run(c.stdout, c.stderr, c.returncode, where=where)
                 except SubmissionUnknown as e:
-                    e.lookup_window = self.cfg.timeout
+                    return self._look_up(e)
+                except TransactionFailed as e:
+                    if kind == "run" and e.status in ("Pending", "PendingAfterExecution"):
+                        # submitted and not final: it may still commit (or fail); look, never re-send
+                        return self._look_up(SubmissionUnknown(f"{where}: {e.message}", txn_hash=e.txn_hash))
                     raise
                 except BackendError as e:
                     if kind == "run" and e.transient:
                         # the CLI ran: whatever the text says, the transaction may be out
-                        raise SubmissionUnknown(f"{e.message} (the transaction may have been submitted)",
-                                                txn_hash=_hash_in(c.stdout + "\n" + c.stderr),
-                                                lookup_window=self.cfg.timeout) from None
+                        return self._look_up(SubmissionUnknown(
+                            f"{e.message} (the transaction may have been submitted)",
+                            txn_hash=_hash_in(c.stdout + "\n" + c.stderr)))
                     if not e.transient or attempt >= self.cfg.retries:
                         raise
             attempt += 1
             _retry_wait.wait(min(0.5 * 2 ** (attempt - 1), 5.0))
+
+    def _look_up(self, e: SubmissionUnknown) -> TxnResult:
+        """A run whose outcome was lost: ask the node for it by hash (with ``--rpc-url`` and a hash in the
+        output), within the lookup window; else, or when the node does not have it yet, hand it on as
+        ``SubmissionUnknown`` for the caller to re-read the state. Never sends it again."""
+        window = min(self.cfg.timeout, LOOKUP_WINDOW_S)
+        if not (self.cfg.rpc_url and e.txn_hash):
+            e.lookup_window = window
+            raise e
+        from dualwrite.backends.lookup import transaction_by_hash
+
+        body, why = transaction_by_hash(self.cfg.rpc_url, self.cfg.rpc_headers, e.txn_hash, window)
+        if body is None:
+            raise SubmissionUnknown(f"{e.message}; looked up by hash on the node: {why}",
+                                    txn_hash=e.txn_hash, lookup_window=0.0)
+        # the node's answer is the outcome: Success -> the result, Fail -> the abort it names
+        txn = parse_run(json.dumps(body), "", 0, where=f"{self.name} backend, transaction {e.txn_hash}")
+        return replace(txn, confirmed_by="hash")
 
     def run(self, function: str, args: list[str]) -> TxnResult:
         return self._call("run", function, args)
@@ -265,9 +317,44 @@ def _auto(cfg: BackendConfig) -> Backend:
     raise BackendUnavailable("auto backend: nothing to run the Supra CLI with: " + "; ".join(tried))
 
 
+def _rpc_reader(cfg: BackendConfig):
+    from dualwrite.backends.rpc import RpcBackend, parse_headers
+
+    return RpcBackend(cfg.rpc_url, cfg.addresses, headers=parse_headers(cfg.rpc_headers), timeout=cfg.rpc_timeout,
+                      retries=cfg.rpc_retries, connections=64, checkpoint=cfg.events_checkpoint)
+
+
 def open_backend(cfg: BackendConfig | None = None) -> Backend:
+    """The backend ``cfg`` names; with an RPC URL, its reads go to the node over HTTP (``--reads cli`` keeps them
+    on the CLI), its writes stay where the keys are."""
     cfg = cfg or BackendConfig.from_env()
     name = cfg.backend
+    if cfg.reads not in READS:
+        raise InputError(f"--reads {cfg.reads!r}: expected one of {', '.join(READS)}")
+    if name == "rpc":
+        if not cfg.rpc_url:
+            raise InputError("--backend rpc needs --rpc-url URL (env DUALWRITE_RPC_URL): the node to read from")
+        if cfg.reads == "cli":
+            raise InputError("--backend rpc --reads cli: the rpc backend has no CLI; pick a CLI backend for --reads cli")
+        return _rpc_reader(cfg)
+    if cfg.reads == "rpc" and not cfg.rpc_url:
+        raise InputError("--reads rpc needs --rpc-url URL (env DUALWRITE_RPC_URL)")
+    over_rpc = bool(cfg.rpc_url) and (cfg.reads == "rpc" or (cfg.reads == "auto" and name != "sim"))
+    reader = _rpc_reader(cfg) if over_rpc else None  # bad addresses or URL: fail before touching a CLI
+    try:
+        writer = _open_writer(cfg, name)
+    except BaseException:
+        if reader is not None:
+            reader.close()
+        raise
+    if reader is None:
+        return writer
+    from dualwrite.backends.rpc import SplitBackend
+
+    return SplitBackend(writer, reader)
+
+
+def _open_writer(cfg: BackendConfig, name: str) -> Backend:
     if name == "docker-compose":
         name = "docker"
     if name == "sim":

@@ -27,16 +27,16 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Machine-read
 MAX_DURATION = timedelta(days=36500)
 
 
-def parse_duration(text: str, option: str = "--pending-grace") -> timedelta:
+def parse_duration(text: str, what: str = "--pending-grace") -> timedelta:
     """``2h``, ``30m``, ``90s``, ``1h30m``, ``2d`` or plain seconds (ASCII digits), at most 100 years."""
     t = text.strip().lower()
     parts = re.fullmatch(r"([0-9]{1,12})|(?:([0-9]{1,12})d)?(?:([0-9]{1,12})h)?(?:([0-9]{1,12})m)?(?:([0-9]{1,12})s)?", t)
     if not t or not parts or not any(parts.groups()):
-        raise InputError(f"{option} {text[:40]!r}: expected a duration like 2h, 30m, 1h30m, 2d or seconds")
+        raise InputError(f"{what} {text[:40]!r}: expected a duration like 2h, 30m, 1h30m, 2d or seconds")
     secs, d, h, m, s = (int(x or 0) for x in parts.groups())
     total = secs + s + 60 * m + 3600 * h + 86400 * d
     if total > MAX_DURATION.total_seconds():
-        raise InputError(f"{option} {text[:40]!r}: over the longest accepted duration (100 years)")
+        raise InputError(f"{what} {text[:40]!r}: over the longest accepted duration (100 years)")
     return timedelta(seconds=total)
 
 
@@ -186,6 +186,8 @@ def heal_cmd(ids, apply, enable_mirror, journal, journal_repair, resume_within, 
         if not as_json:
             click.echo(repaired)
     with opened(cfg) as b:
+        if apply and getattr(b, "read_only", False):
+            raise InputError(b.refusal("heal --apply writes"))
         rep = run_heal(b, lottery_ids, apply=apply, enable_mirror=enable_mirror, journal=journal,
                        resume_within=within)
     if as_json:
