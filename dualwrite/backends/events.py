@@ -168,6 +168,15 @@ class EventIndex:
             self.cp.next_height = height
             self._dirty = True
 
+    def refresh(self) -> int:
+        """Read the blocks since the last scan (a long-running reader's next cycle: ``dualwrite monitor``);
+        returns the event pages it read."""
+        with self._lock:
+            before = self.pages
+            self.scan()
+            self._scanned = True
+            return self.pages - before
+
     def _ensure(self) -> None:
         with self._lock:
             if not self._scanned:

@@ -339,6 +339,10 @@ class RpcBackend:
         """Every id history_bridge has recorded (its LegacySummaryEvents): the legacy archive's listing."""
         return self.index.legacy_ids()
 
+    def refresh_events(self) -> int:
+        """Learn the events of the blocks since the last scan only (the monitor's next cycle)."""
+        return self.index.refresh()
+
     def chain_now(self) -> datetime:
         return block_time(self.client.block())
 
@@ -376,6 +380,9 @@ class SplitBackend:
 
     def legacy_ids(self) -> list[int]:
         return self.reader.legacy_ids()
+
+    def refresh_events(self) -> int:
+        return self.reader.refresh_events()
 
     def chain_now(self) -> datetime:
         return self.reader.chain_now()

@@ -67,6 +67,8 @@ class Monitor:
         self._server: _Server | None = None
         self._server_thread: threading.Thread | None = None
         self._last_ids: tuple[tuple[int, ...], tuple[int, ...]] | None = None
+        self._backend: Backend | None = None  # kept between cycles when it reads events incrementally
+        self.event_pages: int | None = None  # event pages the last incremental refresh read
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(MetricsCollector(self._source))
 
@@ -78,16 +80,26 @@ class Monitor:
             return self.snapshot, st, self.backend_name
 
     def check_once(self) -> bool:
-        """One cycle; a fresh backend each time, so a node or file that comes back is simply used again."""
+        """One cycle. A backend that reads events (RPC) is kept between good cycles, so a cycle reads only
+        the blocks since the last one; any other, and any backend after a failure, is opened afresh,
+        so a node or state file that comes back is simply used again."""
         t0 = time.perf_counter()
         snap: Snapshot | None = None
         error = ""
         try:
-            backend = self.open_backend()
+            backend, self._backend = self._backend, None
+            kept = backend is not None
+            if backend is None:
+                backend = self.open_backend()
             try:
+                if kept:
+                    self.event_pages = backend.refresh_events()
                 snap = run_check(backend, pending_grace=self.pending_grace, jobs=self.jobs)
             finally:
-                backend.close()
+                if snap is not None and callable(getattr(backend, "refresh_events", None)):
+                    self._backend = backend
+                else:
+                    backend.close()
         except DualwriteError as e:
             error = f"{type(e).__name__}: {e}"
         except Exception as e:  # a bug in one cycle must not kill the exporter: count it, log it, go on
@@ -183,7 +195,11 @@ class Monitor:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        done = True
         if self._thread is not None:
             self._thread.join(timeout)
-            return not self._thread.is_alive()
-        return True
+            done = not self._thread.is_alive()
+        if done and self._backend is not None:
+            self._backend.close()  # saves an --events-checkpoint
+            self._backend = None
+        return done
