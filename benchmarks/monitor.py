@@ -13,9 +13,14 @@ then, side by side in this process:
   while a ``--scale-count`` cycle runs back to back (p50 / p99 / max): the exporter serves the
   last snapshot, so a scrape never waits for a cycle — only for the GIL.
 
-Every cycle must find exactly the five drifted lotteries. There is no events-based incremental
-cycle yet (no RPC events client in this tree): every cycle is a full check; over RPC a cycle
-costs what ``verify --all`` costs there (``benchmarks/verify.py``). Sim figures: best of ``--repeat``.
+- over RPC (the ``rpc`` backend, httpx, against the emulated node ``dualwrite sim serve`` in its own
+  process, ``--scale-count`` lotteries, jobs 4): the named baseline is a cycle on a fresh backend
+  (every event page from block 0 scanned again: the pending ages, the legacy listing) against the
+  monitor's later cycles, which keep the backend and read only the blocks since the last one.
+  The views (two per lottery, plus the pending list and listing) are read in full by both.
+
+Every cycle must find exactly the five drifted lotteries. Sim figures: best of ``--repeat``;
+RPC figures: best of 2. ``--no-rpc`` skips the RPC part.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ import httpx
 from dualwrite.audit.verify import Policy, all_ids, verify
 from dualwrite.backends import BackendConfig, open_backend
 from dualwrite.monitor import Monitor, run_check
+from dualwrite.backends import ModuleAddresses
+from dualwrite.sim.chain import Chain
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from verify import DRIFTED, build_state  # noqa: E402  (the verify benchmark's state builder)
@@ -74,6 +81,50 @@ def scrape_latencies(mon: Monitor, n: int, until_checks: int = 0, limit_s: float
     return out
 
 
+def rpc_figures(state: Path, count: int) -> None:
+    import subprocess
+
+    with Chain(state) as c:
+        addrs = ModuleAddresses(c.addresses.lottery_multi, c.addresses.lottery)
+    p = subprocess.Popen([sys.executable, "-m", "dualwrite", "sim", "serve", "--state", str(state)],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        url = p.stdout.readline().strip()
+        if not url.startswith("http://127.0.0.1:"):
+            raise SystemExit(f"sim serve did not start (exit {p.poll()})")
+        cfg = BackendConfig(backend="rpc", rpc_url=url, addresses=addrs)
+        fresh_times, fresh_pages = [], 0
+        for _ in range(2):
+            t0 = time.perf_counter()
+            b = open_backend(cfg)
+            try:
+                snap = run_check(b, jobs=4)
+                fresh_pages = b.index.pages
+            finally:
+                b.close()
+            fresh_times.append(time.perf_counter() - t0)
+            assert snap.checked == count and snap.mismatch == len(DRIFTED), snap
+        mon = Monitor(lambda: open_backend(cfg), jobs=4)
+        assert mon.check_once()  # the first cycle: a full scan, like the baseline
+        inc_times, inc_pages = [], []
+        for _ in range(2):
+            t0 = time.perf_counter()
+            assert mon.check_once()
+            inc_times.append(time.perf_counter() - t0)
+            inc_pages.append(mon.event_pages)
+        assert mon.snapshot.checked == count and mon.snapshot.mismatch == len(DRIFTED)
+        mon.stop()
+    finally:
+        p.terminate()
+        p.wait(timeout=30)
+    f, i = min(fresh_times), min(inc_times)
+    print(f"\nover RPC (sim serve, {count} lotteries, jobs 4)   {'cycle s':>8}  {'event pages':>11}")
+    print(f"  baseline: fresh backend (full event scan) {f:>8.2f}  {fresh_pages:>11}")
+    print(f"  monitor: kept backend (new blocks only)   {i:>8.2f}  {max(inc_pages):>11}")
+    print(f"  incremental/full: {i / f:.2f}x time, {max(inc_pages)}/{fresh_pages} event pages; "
+          f"{count / i:,.0f} lotteries/s per cycle (the views are the rest)")
+
+
 def pct(xs: list[float], p: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(p * len(xs)))]
@@ -85,6 +136,7 @@ def main() -> None:
     ap.add_argument("--scale-count", type=int, default=10000)
     ap.add_argument("--scrapes", type=int, default=200)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--no-rpc", action="store_true")
     a = ap.parse_args()
     logging.getLogger("dualwrite.monitor").setLevel(logging.ERROR)  # the drifted ids, once per cycle, are not figures
     print(f"machine: {platform.machine()}, Python {platform.python_version()}")
@@ -126,6 +178,8 @@ def main() -> None:
         print(f"  p50 ratio busy/idle: {pct(loaded, .5) / pct(quiet, .5):.1f}x; max busy "
               f"{max(loaded) * 1e3:.1f} ms vs a cycle of {rows[1][1] * 1e3:.0f} ms "
               f"({cycles} cycles ran during the scrapes): a scrape never waits for a cycle")
+        if not a.no_rpc:
+            rpc_figures(big, a.scale_count)
 
 
 if __name__ == "__main__":
