@@ -339,8 +339,8 @@ class RpcBackend:
         """Every id history_bridge has recorded (its LegacySummaryEvents): the legacy archive's listing."""
         return self.index.legacy_ids()
 
-    def refresh_events(self) -> int:
-        """Learn the events of the blocks since the last scan only (the monitor's next cycle)."""
+    def refresh_events(self) -> set[int]:
+        """Read only the blocks since the last scan (the monitor's next cycle); the lotteries they touched."""
         return self.index.refresh()
 
     def chain_now(self) -> datetime:
@@ -381,7 +381,7 @@ class SplitBackend:
     def legacy_ids(self) -> list[int]:
         return self.reader.legacy_ids()
 
-    def refresh_events(self) -> int:
+    def refresh_events(self) -> set[int]:
         return self.reader.refresh_events()
 
     def chain_now(self) -> datetime:
