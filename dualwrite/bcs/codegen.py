@@ -27,7 +27,6 @@ compares the two on every shape.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 from typing import Any, Callable
 
 from dualwrite.bcs.types import BOOL, BYTES, MAX_SEQUENCE_LENGTH, MoveType, OptionType, uleb128_bytes
@@ -40,11 +39,13 @@ CACHE_SIZE = 1024
 _setattr = object.__setattr__
 
 
-@dataclass
 class Codec:
-    encode: Callable[[dict], bytes | None]
-    decode: Callable[[bytes], Any]
-    source: str
+    """A generated encoder and decoder, and their source."""
+
+    __slots__ = ("encode", "decode", "source")
+
+    def __init__(self, encode: Callable[[dict], bytes | None], decode: Callable[[bytes], Any], source: str) -> None:
+        self.encode, self.decode, self.source = encode, decode, source
 
 
 def _is_option_bytes(t: MoveType) -> bool:
