@@ -26,6 +26,7 @@ compares the two on every shape.
 
 from __future__ import annotations
 
+import functools
 import struct
 from typing import Any, Callable
 
@@ -57,8 +58,10 @@ def supports(fields: list[tuple[str, MoveType]]) -> bool:
     return all(t.fmt or t is BYTES or _is_option_bytes(t) for _, t in fields)
 
 
+@functools.lru_cache(maxsize=CACHE_SIZE)
 def _prefix(n: int) -> int | bytes:
-    """A vector's shape entry: its length below 128, else its minimal ULEB128 bytes."""
+    """A vector's shape entry: its length below 128, else its minimal ULEB128 bytes (cached:
+    the same object each time, so the shape's hash is computed once)."""
     if n < 0x80:
         return n
     if n > MAX_SEQUENCE_LENGTH:
