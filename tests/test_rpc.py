@@ -508,6 +508,8 @@ def test_events_command_over_rpc_filters_pages_and_resumes(world: World, node: I
     code, out, _ = dw("events", "--json", "--from-height", str(height), *base)
     assert {json.loads(ln)["lottery_id"] for ln in out.splitlines()} == {131}
     assert dw("events", "--cursor", cursor, *base)[0] == 2  # a cursor without its one kind
+    code, _, err = dw("events", "--backend", "local", "--supra-bin", "/bin/true")
+    assert code == 2 and "cannot read events" in err and "--rpc-url" in err
 
 
 def test_events_checkpoint_is_explicit_and_incremental(world: World, node: InThreadNode, tmp_path: Path) -> None:

@@ -209,6 +209,11 @@ class RpcClient:
         abort = find_abort(text)
         if abort is not None:
             return abort
+        if r.status_code == 410:  # pruned: the node keeps only recent blocks
+            oldest = r.headers.get("x-supra-oldest-block")
+            return BackendError(f"RPC node {self.url}: {what}: HTTP 410, the node no longer has that data"
+                                + (f" (its oldest block is {oldest}: start at --from-height {oldest}, or use an "
+                                   f"archive node)" if oldest else "") + f": {text}")
         if r.status_code in (401, 403):
             return BackendUnavailable(f"RPC node {self.url}: {what}: HTTP {r.status_code} {text} "
                                       f"(check the --rpc-header keys)")
