@@ -28,6 +28,7 @@ from dualwrite.demo import make_summary
 from dualwrite.errors import BackendUnavailable, InputError, MoveAbort
 from dualwrite.sim.server import Faults, abort_message, parse_fault
 from tests.audit_world import World, sha3
+from tests.rpc_node import _every_response_checked  # noqa: F401  (autouse)
 from tests.rpc_node import CHECKED, InThreadNode, ServeProcess, addr_env, check_response, schema_hook, validate
 
 
