@@ -318,6 +318,7 @@ def test_provider_headers_are_sent_and_never_printed(world: World, tmp_path: Pat
 
 
 def test_urls_are_printed_without_credentials() -> None:
+    assert "sekrit" not in repr(BackendConfig(rpc_headers=("X-Api-Key: sekrit",)))
     assert redact_url("https://user:pw@node.example:8443/base/?key=abc#x") == "https://node.example:8443/base/"
     with pytest.raises(InputError, match="http:// or https://"):
         RpcClient("ftp://127.0.0.1/")
