@@ -125,6 +125,17 @@ def test_first_json_prefers_the_document_that_ends_the_output() -> None:
     assert first_json("no json at all [yes/no] >") is None
 
 
+def test_output_nested_deeper_than_json_reads_is_a_backend_failure_not_a_crash() -> None:
+    for junk in ("[" * 50_000, "[1, " * 20_000, '{"a":' * 5_000 + "1", '{"message": ' + "[" * 5_000):
+        assert first_json(junk) is None
+        assert find_abort(junk) is None
+        with pytest.raises(BackendError) as e:
+            parse_view(junk, "", 0, where=WHERE)
+        assert "unreadable view output" in str(e.value) and len(str(e.value)) < 400
+        with pytest.raises(BackendError):
+            parse_run(junk, "", 0, where=WHERE)
+
+
 # -- the simulator prints what operators meet -----------------------------------------------------
 
 

@@ -48,6 +48,7 @@ MAYBE_SUBMITTED = re.compile(r"might still succeed|wait_for_transaction|transact
                              r"waiting for (?:the )?transaction", re.IGNORECASE)
 INVALID_ARGS = re.compile(r"Invalid arguments|Unable to parse|invalid value", re.IGNORECASE)
 TXN_HASH = re.compile(r"0x[0-9a-fA-F]{64}")
+_WS_TAIL = re.compile(r"\s*\Z")
 
 
 def _int_code(code: str) -> int:
@@ -152,7 +153,7 @@ def find_abort(text: str) -> MoveAbort | None:
     if text.lstrip()[:1] in ("{", "["):  # a whole JSON body (an HTTP error body): read its strings unescaped
         try:
             doc = json.loads(text)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             doc = None
         for s in _strings(doc):
             if (a := find_abort(s)) is not None:
@@ -187,7 +188,7 @@ def first_json(text: str) -> Any:
         return None
     try:
         return json.loads(text)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):  # RecursionError: nesting deeper than json's stack
         pass
     decoder = json.JSONDecoder()
     first: Any = None
@@ -202,8 +203,10 @@ def first_json(text: str) -> Any:
         except json.JSONDecodeError:
             i = pos + 1
             continue
+        except RecursionError:  # nested deeper than json can read: nothing after this point is readable either
+            return first
         if isinstance(obj, (dict, list)):
-            if not text[end:].strip():
+            if _WS_TAIL.match(text, end):
                 return obj
             if first is None:
                 first = obj
