@@ -167,14 +167,16 @@ def find_abort(text: str) -> MoveAbort | None:
 
 
 def _strings(doc: Any):
-    if isinstance(doc, str):
-        yield doc
-    elif isinstance(doc, dict):
-        for v in doc.values():
-            yield from _strings(v)
-    elif isinstance(doc, list):
-        for v in doc:
-            yield from _strings(v)
+    """Every string in a decoded JSON document, in document order (iterative: any depth json.loads accepted)."""
+    stack = [doc]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            yield v
+        elif isinstance(v, dict):
+            stack.extend(reversed(list(v.values())))
+        elif isinstance(v, list):
+            stack.extend(reversed(v))
 
 
 def first_json(text: str) -> Any:
