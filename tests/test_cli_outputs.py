@@ -401,3 +401,24 @@ def test_hash_unknown_to_the_node_falls_back_to_the_state(tmp_path: Path, txn_no
     calls = log.read_text().splitlines()
     assert calls[0] == "move tool run" and set(calls[1:]) == {"move tool view"}, p.stderr  # (a slow view is retried)
     assert started_events(state, 9) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("style", ["node", "node-v11.3", "vmerror"])
+def test_states_derived_from_view_aborts_match_the_sim_in_every_style(tmp_path: Path, style: str) -> None:
+    """A summary that does not exist (the table lookup aborts) reads as missing through a CLI, whatever form
+    the abort takes: verify over ``--backend local`` says what it says over the in-process simulator."""
+    from tests.audit_world import World
+
+    world = World(tmp_path / "chain.sqlite").init()
+    world.finalize(1, 2)
+    world.chain.close()
+    supra_dir = tmp_path / "bin"
+    assert dualwrite(["sim", "install-supra", str(supra_dir)], {}).returncode == 0
+    env = {"PATH": f"{supra_dir}{os.pathsep}{os.environ['PATH']}", "DUALWRITE_STATE": str(world.path),
+           "DUALWRITE_SUPRA_ABORT_STYLE": style}
+    want = dualwrite(["verify", "1-3", "--backend", "sim", "--state", str(world.path), "--json"], env)
+    got = dualwrite(["verify", "1-3", "--backend", "local", "--json"], env)
+    assert (got.returncode, want.returncode) == (want.returncode, want.returncode), got.stderr
+    rows = lambda p: {x["lottery_id"]: x["state"] for x in json.loads(p.stdout)["lotteries"]}  # noqa: E731
+    assert rows(got) == rows(want) and rows(got)[3] != "unchecked", got.stdout
