@@ -422,3 +422,68 @@ def test_states_derived_from_view_aborts_match_the_sim_in_every_style(tmp_path: 
     assert (got.returncode, want.returncode) == (want.returncode, want.returncode), got.stderr
     rows = lambda p: {x["lottery_id"]: x["state"] for x in json.loads(p.stdout)["lotteries"]}  # noqa: E731
     assert rows(got) == rows(want) and rows(got)[3] != "unchecked", got.stdout
+
+
+# -- the same bodies on the RPC path ----------------------------------------------------------------
+
+NODE_BODY_CASES = [n for n in CASES if load(n)[0]["command"] == "view"
+                   and isinstance(first_json(load(n)[1]), dict) and set(first_json(load(n)[1])) & {"result", "message"}]
+
+
+class _ViewNode(http.server.BaseHTTPRequestHandler):
+    """POST /rpc/v3/view answering one recorded body: 200 for a result, 400 (as nodes v11.7+ do) for a message."""
+
+    body: bytes = b"{}"
+
+    def do_POST(self) -> None:  # noqa: N802
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        code = 200 if b'"result"' in self.body else 400
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("x-supra-chain-id", "6")
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def view_node():
+    handler = type("Handler", (_ViewNode,), {})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    try:
+        yield handler, f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        t.join(timeout=10)
+
+
+def _outcome(call) -> tuple:
+    try:
+        return ("ok", call())
+    except MoveAbort as e:
+        return ("abort", e.code, e.name, e.module.rsplit("::", 1)[-1] if e.module else "")
+    except BackendError as e:
+        return ("backend", int(e.exit_code))
+
+
+@pytest.mark.parametrize("name", NODE_BODY_CASES)
+def test_node_bodies_read_the_same_over_rpc(name: str, view_node) -> None:
+    """Every view body of the corpus, as an RPC node's HTTP answer, is what it is on the CLI path."""
+    from dualwrite.backends.rpc import RpcClient
+
+    handler, url = view_node
+    _, stdout, stderr, code = load(name)
+    handler.body = json.dumps(first_json(stdout)).encode()
+    client = RpcClient(url, retries=0)
+    try:
+        over_rpc = _outcome(lambda: client.view("0x1::legacy_bridge::pending_expected_hashes", []))
+    finally:
+        client.close()
+    over_cli = _outcome(lambda: parse_view(stdout, stderr, code, where=WHERE))
+    assert over_rpc == over_cli
