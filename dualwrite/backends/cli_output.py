@@ -217,7 +217,6 @@ def first_json(text: str) -> Any:
             i = pos + 1
 
 
-_first_json = first_json  # the old private name
 
 
 def error_text(stderr: str, stdout: str = "") -> str:
@@ -242,7 +241,6 @@ def error_text(stderr: str, stdout: str = "") -> str:
     return " ".join(block.split())
 
 
-_error_line = error_text  # the old private name
 
 
 def failure(text: str, *, where: str, returncode: int | None = None, run: bool = False) -> Exception:
