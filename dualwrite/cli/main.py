@@ -70,7 +70,7 @@ def _register() -> None:
     from dualwrite.cli import codec_cmds
 
     codec_cmds.register(cli)
-    for name in ("sim_cmds", "bridge_cmds", "audit_cmds", "demo_cmds"):
+    for name in ("sim_cmds", "bridge_cmds", "audit_cmds", "demo_cmds", "cutover_cmds"):
         try:
             module = __import__(f"dualwrite.cli.{name}", fromlist=["register"])
         except ModuleNotFoundError as e:
