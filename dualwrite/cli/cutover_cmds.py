@@ -31,6 +31,14 @@ def _duration(text: str, option: str) -> float:
     from dualwrite.cli.audit_cmds import parse_duration
 
     try:
+        seconds = float(text)
+    except ValueError:
+        seconds = None
+    if seconds is not None:
+        if not 0 < seconds < float("inf"):
+            raise InputError(f"{option} {text!r}: expected a positive duration")
+        return seconds
+    try:
         return parse_duration(text).total_seconds()
     except InputError:
         raise InputError(f"{option} {text!r}: expected a duration like 90s, 30m, 1h30m or seconds") from None
