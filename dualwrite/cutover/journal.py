@@ -5,6 +5,10 @@ line from a crash is closed and skipped, never rewritten), with two differences 
 needs: the file stays open for the whole run (one ``write`` + ``fsync`` per record, not an
 open per record), and it is locked, so two ``apply`` runs of one plan cannot interleave.
 
+Group commit: a ``started`` record says "may be sent from now on" and is synced before the send
+(write-ahead); apply writes the ``started`` records of the next few lotteries with one fsync, and
+the outcome records after each send are synced by the next fsync, always before the next send.
+
 The journal is a record, not the source of truth: after a crash the chain says what landed
 (the status read before each send); the journal says what was attempted, so a send whose
 outcome is unknown is looked up on chain before anything is sent again.
@@ -123,13 +127,20 @@ class CutoverJournal:
         self._fd = fd
         return self
 
-    def append(self, record: dict[str, Any]) -> None:
+    def append(self, record: dict[str, Any], *, sync: bool = True) -> None:
+        """Write one record whole; ``sync=False`` leaves the fsync to the next synced record (group commit:
+        the caller syncs before its next chain call, so every record is on disk before the action after it)."""
         if self._fd is None:
             raise RuntimeError("journal not open")
         record = {"ts": datetime.now(timezone.utc).isoformat(), **record}
         data = (json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
         os.write(self._fd, data)
-        os.fsync(self._fd)
+        if sync:
+            os.fsync(self._fd)
+
+    def sync(self) -> None:
+        if self._fd is not None:
+            os.fsync(self._fd)
 
     def close(self) -> None:
         if self._fd is not None:
