@@ -201,3 +201,46 @@ def test_cutover_drill_podman(supra_container, tmp_path: Path) -> None:
     c = supra_container(unique_name("dw-cutover"))
     drill(base_env(), ["--backend", "podman", "--container", c.name], c.state_db, tmp_path, n=8, preset=range(1, 2),
           archived=range(2, 3), conflict=4, kills=["submitted:2"], external_kill=False)
+
+
+@pytest.mark.slow
+def test_progress_bar_only_on_a_terminal(tmp_path: Path) -> None:
+    """On a terminal (a real pty as stderr) apply shows a bar with the rate and ETA; piped, nothing."""
+    import pty
+
+    state = tmp_path / "state.sqlite"
+    env = base_env(DUALWRITE_STATE=str(state), COLUMNS="120")
+    prepare(state, 0, range(0), range(0), 999)
+    src = write_jsonl(tmp_path / "l.jsonl", range(1, 301))
+    plan = tmp_path / "plan.json"
+    assert dualwrite(env, "cutover", "plan", str(src), "--out", str(plan)).returncode == 0
+    master, slave = pty.openpty()
+    out_file = tmp_path / "stdout.txt"
+    with open(out_file, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "dualwrite", "cutover", "apply", str(plan), "--max-tps", "400"],
+                                env=env, stdout=out, stderr=slave, stdin=subprocess.DEVNULL)
+    os.close(slave)
+    chunks = []
+    try:
+        while True:  # drain the terminal while the bar draws (a full pty would block the writer)
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: the writer exited and everything was read
+                break
+            if not data:
+                break
+            chunks.append(data)
+    finally:
+        os.close(master)
+        rc = proc.wait(timeout=120)
+    bar = b"".join(chunks).decode("utf-8", "replace")
+    p = subprocess.CompletedProcess(proc.args, rc, out_file.read_text(), "")
+    assert p.returncode == 0, p.stdout
+    assert "applying" in bar and "300/300" in bar and "/s" in bar, bar[-500:]
+    assert "sent 300" in p.stdout and "applying" not in p.stdout
+    # piped stderr: no bar
+    plan2 = tmp_path / "plan2.json"
+    write_jsonl(tmp_path / "l2.jsonl", range(301, 321))
+    assert dualwrite(env, "cutover", "plan", str(tmp_path / "l2.jsonl"), "--out", str(plan2)).returncode == 0
+    p = dualwrite(env, "cutover", "apply", str(plan2))
+    assert p.returncode == 0 and p.stderr == "", p.stderr
