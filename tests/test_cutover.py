@@ -297,7 +297,8 @@ def test_status_pending_unregistered_empty_and_watch(world: World, tmp_path: Pat
     plan = Plan.load(out)
     empty = plan.model_copy(update={"rows": [], "counts": {}, "digest": "", "created_at": ""}).write(tmp_path / "empty.json")
     r = dw(world, "cutover", "status", str(tmp_path / "empty.json"))
-    assert r.exit_code == 5 and empty.digest
+    assert r.exit_code == 5 and empty.digest and "EMPTY" in r.output
+    assert dw(world, "cutover", "status", str(tmp_path / "empty.json"), "--allow-empty").exit_code == 0
     r = dw(world, "cutover", "status", str(out), "--timeout", "1s")
     assert r.exit_code == 2 and "--timeout needs --watch" in r.stderr
 

@@ -173,13 +173,15 @@ def apply_cmd(plan_file, journal, max_tps, dry_run, keep_going, cfg, as_json):
 @click.argument("plan_file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--watch", is_flag=True, help="Refresh until every planned lottery is archived and ok (or a mismatch).")
 @click.option("--interval", metavar="DURATION", default="2s", show_default=True, help="With --watch: between refreshes.")
+@click.option("--allow-empty", is_flag=True, help="A plan with no lottery exits 0 instead of 5.")
 @backend_options
 @json_option
-def status_cmd(plan_file, watch, watch_timeout, interval, cfg, as_json):
+def status_cmd(plan_file, watch, watch_timeout, interval, allow_empty, cfg, as_json):
     """How far the cutover of PLAN is: pending, consumed and ok, consumed with a mismatch, unregistered.
 
     Exit 0 all archived and ok; 1 any mismatch or conflict; 3 the chain could not be read;
-    5 the plan checks nothing; 6 not finished yet (some pending or unregistered; also --watch timing out).
+    5 the plan checks nothing (0 with --allow-empty); 6 not finished yet (some pending or unregistered;
+    also --watch timing out).
     """
     from dualwrite.cutover.plan import check_target, target_of
     from dualwrite.cutover.status import Progress, status, watch as watch_fn
@@ -207,9 +209,10 @@ def status_cmd(plan_file, watch, watch_timeout, interval, cfg, as_json):
         if not as_json:
             click.echo(f"backend: {b.describe()}")
         st = watch_fn(b, plan, timeout=limit, interval=every, on_refresh=show) if watch else status(b, plan)
+    code = ExitCode.OK if allow_empty and st.exit_code is ExitCode.EMPTY else st.exit_code
     if as_json:
         emit_json(st.to_json())
-        raise click.exceptions.Exit(int(st.exit_code))
+        raise click.exceptions.Exit(int(code))
     if not watch:
         show(st)
     for p in (Progress.CONSUMED_MISMATCH, Progress.CONFLICT, Progress.UNREGISTERED, Progress.PENDING):
@@ -224,7 +227,7 @@ def status_cmd(plan_file, watch, watch_timeout, interval, cfg, as_json):
                ExitCode.EMPTY: "EMPTY: the plan has no lottery (nothing was checked)",
                ExitCode.INCOMPLETE: "NOT DONE YET" + (" (watch timed out)" if st.timed_out else "")}[st.exit_code]
     click.echo(verdict)
-    raise click.exceptions.Exit(int(st.exit_code))
+    raise click.exceptions.Exit(int(code))
 
 
 def _watch_timeout_option(cmd: click.Command) -> click.Command:
