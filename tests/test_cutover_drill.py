@@ -93,8 +93,9 @@ def journal_sends(journal: Path) -> Counter:
 
 
 def drill(env: dict[str, str], backend: list[str], state: Path, tmp: Path, *, n: int, preset: range, archived: range,
-          conflict: int, kills: list[str], external_kill: bool) -> None:
-    prepare(state, n, preset, archived, conflict)
+          conflict: int, kills: list[str], external_kill: bool, prepared: bool = False) -> None:
+    if not prepared:
+        prepare(state, n, preset, archived, conflict)
     src = write_jsonl(tmp / "lotteries.jsonl", range(1, n + 1))
     plan = tmp / "plan.json"
     journal = Path(str(plan) + ".journal.jsonl")
@@ -173,6 +174,41 @@ def test_cutover_drill_local(tmp_path: Path) -> None:
     env = base_env(PATH=f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}", DUALWRITE_STATE=str(state))
     drill(env, ["--backend", "local"], state, tmp_path, n=12, preset=range(1, 3), archived=range(3, 5), conflict=6,
           kills=["started:2", "submitted:2"], external_kill=False)
+
+
+@pytest.mark.slow
+def test_cutover_drill_local_with_reads_over_rpc(tmp_path: Path) -> None:
+    """Writes through dualwrite-supra, every read (plan, the re-checks, status) over HTTP from ``sim serve``."""
+    bindir = tmp_path / "bin"
+    install_supra_script(bindir, "supra")
+    state = tmp_path / "state.sqlite"
+    prepare(state, 12, range(1, 3), range(3, 5), 6)
+    with Chain(state) as c:
+        addrs = ["--lottery-multi-address", c.addresses.lottery_multi, "--lottery-address", c.addresses.lottery]
+    env = base_env(PATH=f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}", DUALWRITE_STATE=str(state))
+    serve = subprocess.Popen([sys.executable, "-m", "dualwrite", "sim", "serve", "--state", str(state)], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        url = serve.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:"), url
+        backend = ["--backend", "local", "--rpc-url", url, *addrs]
+        drill(env, backend, state, tmp_path, n=12, preset=range(1, 3), archived=range(3, 5), conflict=6,
+              kills=["submitted:3"], external_kill=False, prepared=True)
+        target = json.loads((tmp_path / "plan.json").read_text())["data"]["target"]
+        assert target["backend"] == "local" and target["rpc_url"] == url and isinstance(target["chain_id"], int)
+        assert "reads over RPC node" in target["describe"]
+        # a plan read through the read-only rpc backend applies through a writer reading the same node
+        p = dualwrite(env, "cutover", "plan", str(tmp_path / "lotteries.jsonl"), "--backend", "rpc", "--rpc-url", url,
+                      *addrs, "--out", str(tmp_path / "rpc-plan.json"))
+        assert p.returncode == 0, p.stderr
+        p = dualwrite(env, "cutover", "apply", str(tmp_path / "rpc-plan.json"), "--json", *backend)
+        assert p.returncode == 0 and out_json(p)["counts"] == {"no_action": 12}, p.stdout + p.stderr
+        # the same plan through the CLI's own reads (no node): another identity, refused
+        p = dualwrite(env, "cutover", "apply", str(tmp_path / "plan.json"), "--backend", "local", *addrs)
+        assert p.returncode == 2 and "made for another target" in p.stderr, p.stderr
+    finally:
+        serve.terminate()
+        serve.wait(timeout=30)
 
 
 @pytest.mark.slow

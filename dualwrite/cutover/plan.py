@@ -83,7 +83,12 @@ class Target(_Strict):
     COMPARED: ClassVar[tuple[str, ...]] = ("backend", "addresses", "state", "rpc_url", "profile", "container", "image")
 
     def differences(self, other: "Target") -> list[str]:
-        out = [f"{k} {getattr(self, k)!r} vs {getattr(other, k)!r}" for k in self.COMPARED
+        compared = self.COMPARED
+        if "rpc" in (self.backend, other.backend):
+            # a plan read through the read-only rpc backend is applied through a writer reading the same node:
+            # the node (URL, chain id) and the addresses are the identity; the writer's own fields are not known
+            compared = ("addresses", "rpc_url")
+        out = [f"{k} {getattr(self, k)!r} vs {getattr(other, k)!r}" for k in compared
                if getattr(self, k) != getattr(other, k)]
         if self.chain_id is not None and other.chain_id is not None and self.chain_id != other.chain_id:
             out.append(f"chain_id {self.chain_id} vs {other.chain_id}")
@@ -188,26 +193,42 @@ class Plan(_Strict):
 
 
 def target_of(backend: Backend, cfg: Any = None) -> Target:
-    """The identity of the chain behind ``backend`` (and the ``BackendConfig`` it was opened with)."""
-    cfg = cfg if cfg is not None else getattr(backend, "cfg", None)
+    """The identity of the chain behind ``backend`` (and the ``BackendConfig`` it was opened with).
+
+    Reads over RPC (a ``SplitBackend``, or the read-only ``rpc`` backend) add the node's URL and the
+    chain id its answers carry (``x-supra-chain-id``), so the plan names the network, not only the CLI.
+    """
+    writer = getattr(backend, "writer", backend)
+    reader = getattr(backend, "reader", None) or (backend if backend.name == "rpc" else None)
+    client = getattr(reader, "client", None)
+    cfg = cfg if cfg is not None else (getattr(writer, "cfg", None) or getattr(writer, "_cfg", None))
     addresses = getattr(cfg, "addresses", None) or getattr(backend, "addresses", None)
-    chain = getattr(backend, "chain", None)
+    chain = getattr(writer, "chain", None)
     state = str(Path(chain.path).resolve()) if chain is not None and getattr(chain, "path", None) else None
-    chain_id = None
+    chain_id: Any = None
+    if client is not None:
+        if getattr(client, "chain_id", None) is None:
+            bridge.is_mirror_enabled(backend)  # any answer of the node carries its chain id
+        chain_id = getattr(client, "chain_id", None)
     chain_id_fn = getattr(backend, "chain_id", None)
-    if callable(chain_id_fn):
+    if chain_id is None and callable(chain_id_fn):
         try:
             chain_id = chain_id_fn()
         except BackendError:
             chain_id = None  # the identity is then what the other fields say
-    remote = backend.name != "sim"
+    try:
+        chain_id = int(chain_id) if chain_id is not None else None
+    except (TypeError, ValueError):
+        chain_id = None
+    remote = writer.name != "sim"
+    rpc_url = getattr(client, "url", None) or (getattr(cfg, "rpc_url", None) if remote else None)
     return Target(
         backend=backend.name,
         describe=backend.describe(),
         addresses={"lottery_multi": getattr(addresses, "lottery_multi", None), "lottery": getattr(addresses, "lottery", None)},
-        chain_id=chain_id if isinstance(chain_id, int) else None,
+        chain_id=chain_id,
         state=state,
-        rpc_url=getattr(cfg, "rpc_url", None) if remote else None,
+        rpc_url=rpc_url,
         profile=getattr(cfg, "profile", None) if remote else None,
         container=getattr(cfg, "container", None) if remote else None,
         image=getattr(cfg, "image", None) if remote else None,
@@ -301,8 +322,8 @@ def make_plan(backend: Backend, inputs: Iterable[str], *, replace: bool = False,
     so only the lotteries with something on chain cost a read of their own.
     """
     summaries, digests = read_inputs(inputs)
-    target = target_of(backend, cfg)
     flags = read_flags(backend)
+    target = target_of(backend, cfg)
     pending_ids = set(bridge.pending(backend))
     finalized = set(bridge.all_finalized(backend))
     rows: list[PlanRow] = []
