@@ -2,7 +2,8 @@
 
 Run: ``python benchmarks/cutover.py [--plan-count 10000] [--count 1000] [--local-count 1000] [--cli-sample 40]``.
 
-1. **plan** ``--plan-count`` summaries on ``sim`` (20 % already archived — a diff each —, 10 % already
+1. **plan** ``--plan-count`` summaries over RPC (``--backend rpc`` against the emulated node
+   ``dualwrite sim serve``, httpx) and on ``sim`` (20 % already archived — a diff each —, 10 % already
    set — a status read each —, the rest to register), in-process and as the ``dualwrite cutover plan``
    command; baseline: ``dualwrite hash`` of the same file (reading and hashing alone). Goal ≤ 15 s.
    Also on ``local`` with nothing on chain yet (only the bulk reads: the pending list, the finalised pages).
@@ -10,7 +11,8 @@ Run: ``python benchmarks/cutover.py [--plan-count 10000] [--count 1000] [--local
    ``supra``, a process per chain call), each on a fresh chain, against the same number of bare
    ``set_expected_hash`` calls on the same backend (``bridge.set_expected``: the floor, no re-check,
    no journal) and against the shell loop the README used to show, ``dualwrite set ID HASH`` per
-   lottery (timed on ``--cli-sample`` lotteries, scaled). Goal: apply ≤ 1.2× the bare calls.
+   lottery (timed on ``--cli-sample`` lotteries, scaled). Goal: apply ≤ 1.2× the bare calls. On ``local``
+   also with the reads (plan, re-checks) over HTTP from ``sim serve``, the writes through ``supra``.
    The journal's ``started`` records are synced ahead in groups of 64 on in-process backends (one fsync
    per lottery on the others): see ``dualwrite/cutover/journal.py``.
 3. **resume**: ``dualwrite cutover apply`` killed with SIGKILL right after its send number count/2
@@ -34,10 +36,11 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
 
 from dualwrite import bridge
-from dualwrite.backends import BackendConfig, open_backend
+from dualwrite.backends import BackendConfig, ModuleAddresses, open_backend
 from dualwrite.cutover import Plan, apply, make_plan
 from dualwrite.cutover.apply import KILL_AT_ENV
 from dualwrite.demo import make_summary
@@ -90,6 +93,23 @@ def dw(*args: str, env: dict | None = None, check: bool = True) -> tuple[float, 
     return dt, p
 
 
+@contextmanager
+def serve(state: Path):
+    """``dualwrite sim serve`` on ``state`` (its own process): the emulated RPC node; yields (url, address options)."""
+    with Chain(state) as c:
+        addrs = ["--lottery-multi-address", c.addresses.lottery_multi, "--lottery-address", c.addresses.lottery]
+    p = subprocess.Popen([sys.executable, "-m", "dualwrite", "sim", "serve", "--state", str(state)],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        url = p.stdout.readline().strip()
+        if not url.startswith("http://127.0.0.1:"):
+            raise SystemExit(f"sim serve did not start (exit {p.poll()})")
+        yield url, addrs
+    finally:
+        p.terminate()
+        p.wait(timeout=30)
+
+
 def cfg_for(backend: str, state: Path, supra: Path | None) -> BackendConfig:
     if backend == "sim":
         return BackendConfig(backend="sim", state=state)
@@ -116,7 +136,13 @@ def bench_plan(work: Path, n: int, supra: Path, rows: list) -> dict:
         b.close()
     assert p.counts["done"] == len(archived) and p.counts["already_set"] == len(preset), p.counts
     t_cli, _ = dw("cutover", "plan", str(src), "--out", str(work / "plan10k.json"))
-    rows += [("plan", "sim", n, t_lib, "in-process (make_plan)"),
+    with serve(state) as (url, addrs):
+        t_rpc, _ = dw("cutover", "plan", str(src), "--backend", "rpc", "--rpc-url", url, *addrs,
+                      "--out", str(work / "plan10k-rpc.json"))
+    rpc_plan = Plan.load(work / "plan10k-rpc.json")
+    assert rpc_plan.counts == p.counts, (rpc_plan.counts, p.counts)
+    rows += [("plan", "rpc", n, t_rpc, "`dualwrite cutover plan --backend rpc` -> sim serve (httpx)"),
+             ("plan", "sim", n, t_lib, "in-process (make_plan)"),
              ("plan", "sim", n, t_cli, "`dualwrite cutover plan` (process)"),
              ("hash (baseline)", "sim", n, t_hash, "`dualwrite hash --json` (process)")]
     # local, nothing on chain yet: only the bulk reads go through supra processes
@@ -126,7 +152,7 @@ def bench_plan(work: Path, n: int, supra: Path, rows: list) -> dict:
     t_local, _ = dw("cutover", "plan", str(src), "--backend", "local", "--supra-bin", str(supra),
                     "--out", str(work / "plan10k-local.json"))
     rows.append(("plan", "local", n, t_local, "`dualwrite cutover plan`, nothing on chain (bulk reads only)"))
-    return {"lib": t_lib, "cli": t_cli, "hash": t_hash, "local": t_local}
+    return {"lib": t_lib, "cli": t_cli, "hash": t_hash, "local": t_local, "rpc": t_rpc}
 
 
 def bench_apply(work: Path, backend: str, n: int, supra: Path, cli_sample: int, rows: list) -> dict:
@@ -168,11 +194,36 @@ def bench_apply(work: Path, backend: str, n: int, supra: Path, cli_sample: int, 
         b.close()
     assert res.count()["sent"] == n, res.count()
     assert set(started(st).values()) == {1} and len(started(st)) == n
+    out = {"bare": t_bare, "loop": t_loop, "plan": t_plan, "apply": t_apply}
+    if backend == "local":
+        # the same, with the plan's and the re-checks' reads over HTTP from the emulated node
+        st2 = work / "apply-local-rpc.sqlite"
+        init_chain(st2)
+        use_state(st2)
+        with serve(st2) as (url, addrs):
+            rcfg = BackendConfig(backend="local", supra_bin=str(supra), rpc_url=url,
+                                 addresses=ModuleAddresses(
+                                     addrs[1], addrs[3]))
+            b = open_backend(rcfg)
+            try:
+                t = time.perf_counter()
+                plan = make_plan(b, [str(src)], cfg=rcfg).write(work / "plan-local-rpc.json")
+                t_plan_rpc = time.perf_counter() - t
+                t = time.perf_counter()
+                res = apply(b, plan, journal=work / "plan-local-rpc.journal.jsonl")
+                t_apply_rpc = time.perf_counter() - t
+            finally:
+                b.close()
+        assert res.count()["sent"] == n, res.count()
+        assert set(started(st2).values()) == {1} and len(started(st2)) == n
+        rows += [("cutover plan", "local+rpc", n, t_plan_rpc, "reads over HTTP from sim serve"),
+                 ("cutover apply", "local+rpc", n, t_apply_rpc, "re-check over HTTP, set through supra")]
+        out.update(plan_rpc=t_plan_rpc, apply_rpc=t_apply_rpc)
     rows += [("bare set_expected_hash", backend, n, t_bare, "bridge.set_expected loop (floor)"),
              ("`dualwrite set` loop", backend, n, t_loop, f"a process per lottery ({cli_sample} timed, scaled)"),
              ("cutover plan", backend, n, t_plan, "make_plan + write"),
              ("cutover apply", backend, n, t_apply, "status re-read + set + journal per lottery (library)")]
-    return {"bare": t_bare, "loop": t_loop, "plan": t_plan, "apply": t_apply}
+    return out
 
 
 def bench_resume(work: Path, backend: str, n: int, supra: Path, rows: list) -> dict:
@@ -230,15 +281,21 @@ def main() -> int:
         print(f"{what:<24} {backend:<8} {n:>6} {secs:>9.3f} {secs / n * 1000:>11.3f}  {note}")
     print()
     p = res_plan
-    print(f"plan {args.plan_count} on sim: {p['lib']:.2f} s in-process, {p['cli']:.2f} s as a command "
-          f"(goal <= 15 s: {'met' if p['cli'] <= 15 else 'MISSED'}); {p['cli'] / p['hash']:.2f}x `dualwrite hash` "
-          f"of the same file; local with bulk reads only {p['local']:.2f} s")
+    print(f"plan {args.plan_count} over RPC on the emulator: {p['rpc']:.2f} s as a command (goal <= 15 s: "
+          f"{'met' if p['rpc'] <= 15 else 'MISSED'}); on sim {p['lib']:.2f} s in-process, {p['cli']:.2f} s as a command; "
+          f"{p['rpc'] / p['hash']:.2f}x (rpc) and {p['cli'] / p['hash']:.2f}x (sim) `dualwrite hash` of the same file; "
+          f"local with bulk reads only {p['local']:.2f} s")
     for backend, r in res.items():
         ratio = r["apply"] / r["bare"]
         total = (r["plan"] + r["apply"]) / r["bare"]
         print(f"apply on {backend}: {ratio:.2f}x the bare set_expected_hash calls (plan + apply {total:.2f}x; "
               f"goal <= 1.2x: {'met' if ratio <= 1.2 else 'MISSED'}); {r['apply'] / r['loop']:.3f}x the "
               f"`dualwrite set` shell loop (plan + apply {(r['plan'] + r['apply']) / r['loop']:.3f}x)")
+    if "apply_rpc" in res.get("local", {}):
+        r = res["local"]
+        print(f"apply on local with reads over RPC: {r['apply_rpc'] / r['bare']:.2f}x the bare calls (plan + apply "
+              f"{(r['plan_rpc'] + r['apply_rpc']) / r['bare']:.2f}x; goal <= 1.2x: "
+              f"{'met' if r['apply_rpc'] / r['bare'] <= 1.2 else 'MISSED'})")
     for backend, r in resume.items():
         print(f"resume on {backend}: {r['resume']:.2f} s to finish the second half, {r['resume'] / r['first']:.2f}x the "
               f"killed run's first half (both `dualwrite cutover apply` processes); {r['repeated']} lotteries sent twice")
