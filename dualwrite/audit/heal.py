@@ -58,7 +58,8 @@ class Step:
     def describe(self) -> str:
         return {
             ENABLE_MIRROR: "legacy_bridge::enable_legacy_mirror()  (for the repair; restored after)",
-            RESTORE_MIRROR: "legacy_bridge::disable_legacy_mirror()  (restore: the mirror was off)",
+            RESTORE_MIRROR: "legacy_bridge::disable_legacy_mirror()  (restore: the mirror was off; only if this run "
+                            "turned it on and it is still on)",
             SET: f"legacy_bridge::set_expected_hash({self.lottery_id}, {self.expected_hash})",
             MIRROR: f"history::mirror_summary_admin({self.lottery_id})",
             CLEAR: f"legacy_bridge::clear_expected_hash({self.lottery_id})",
