@@ -6,7 +6,8 @@
 at start-up to print ``--help`` without building any pydantic model.
 
 Kinds: ``text``, ``path``, ``int``, ``float``, ``flag``, ``choice`` (``choices``), ``args`` (a list
-of strings, or one shell-like string split with shlex). ``argv=True`` marks a value dualwrite puts
+of strings, or one shell-like string split with shlex), ``lines`` (a repeatable option; a list of
+strings, or one string of lines). ``argv=True`` marks a value dualwrite puts
 into an argv (the Supra CLI's, podman's) or a function id: it may not start with ``-`` (it would be
 read as an option) nor contain control characters. ``secret=True``: never echoed in an error.
 """
@@ -17,7 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 U64_MAX = 2**64 - 1
-BACKEND_CHOICES = ("sim", "local", "docker", "docker-compose", "podman", "auto")
+BACKEND_CHOICES = ("sim", "local", "docker", "docker-compose", "podman", "auto", "rpc")
+READS_CHOICES = ("auto", "rpc", "cli")
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,8 @@ KNOBS: tuple[Knob, ...] = (
     Knob("state", "path", None, "--state", "DUALWRITE_STATE", "sim: the state file [default: ~/.local/share/dualwrite/sim.sqlite]."),
     Knob("profile", "text", None, "--profile", None, "Supra CLI profile that signs (passed through).", argv=True),
     Knob("config", "text", None, "--config", None, "Supra CLI --config path (passed through).", argv=True),
-    Knob("rpc_url", "text", None, "--rpc-url", None, "RPC node URL (passed through as --rpc-url).", argv=True),
+    Knob("rpc_url", "text", None, "--rpc-url", "DUALWRITE_RPC_URL", "RPC node URL: reads go to it over HTTP (not on sim "
+         "unless --reads rpc); passed through to the CLI as --rpc-url.", argv=True),
     Knob("url", "text", None, "--url", None, "RPC node URL for v6 images (passed through as --url).", argv=True),
     Knob("gas_unit_price", "int", 100, "--gas-unit-price", None, "[default: 100]", lo=1, hi=U64_MAX),
     Knob("max_gas", "int", 500_000, "--max-gas", None, "[default: 500000]", lo=1, hi=U64_MAX),
@@ -71,6 +74,14 @@ KNOBS: tuple[Knob, ...] = (
     Knob("volume_suffix", "text", "", "--volume-suffix", "PODMAN_VOLUME_SUFFIX",
          "podman one-shot: appended to both -v mounts (e.g. :Z).", pattern=r"^(:[A-Za-z0-9,]+)?$"),
     Knob("docker_host", "text", None, "--docker-host", "DOCKER_HOST", "docker: the engine [default: DOCKER_HOST, else the local socket]."),
+    Knob("reads", "choice", "auto", "--reads", "DUALWRITE_READS", "Where reads go: rpc (the node, over HTTP), cli (the "
+         "old way) [default: auto = rpc when an RPC URL is known, except on sim].", choices=READS_CHOICES),
+    Knob("rpc_headers", "lines", (), "--rpc-header", "DUALWRITE_RPC_HEADERS", "Header 'NAME: VALUE' on every RPC request "
+         "(provider keys; never printed). Repeatable; the environment gives one per line.", secret=True),
+    Knob("rpc_timeout", "float", 10.0, "--rpc-timeout", None, "Seconds per RPC request [default: 10].", lo=0.1, hi=86_400),
+    Knob("rpc_retries", "int", 8, "--rpc-retries", None, "Retries of a failed RPC read [default: 8].", lo=0, hi=100),
+    Knob("events_checkpoint", "path", None, "--events-checkpoint", "DUALWRITE_EVENTS_CHECKPOINT", "RPC: incremental "
+         "event scans from this checkpoint (must exist: dualwrite events --init-checkpoint FILE creates it)."),
     Knob("timeout", "float", 120.0, "--timeout", None, "Seconds per CLI call [default: 120].", lo=0.1, hi=86_400),
     Knob("retries", "int", 2, "--retries", None, "Retries of transient failures [default: 2].", lo=0, hi=10),
 )
@@ -80,4 +91,4 @@ BY_NAME = {k.name: k for k in KNOBS}
 #: the settings file itself: an option and an environment variable, not a setting
 SETTINGS_FLAG, SETTINGS_ENV = "--settings", "DUALWRITE_SETTINGS"
 
-__all__ = ["BACKEND_CHOICES", "BY_NAME", "KNOBS", "Knob", "SETTINGS_ENV", "SETTINGS_FLAG", "U64_MAX"]
+__all__ = ["BACKEND_CHOICES", "READS_CHOICES", "BY_NAME", "KNOBS", "Knob", "SETTINGS_ENV", "SETTINGS_FLAG", "U64_MAX"]

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from dualwrite.errors import MoveAbort, TransactionFailed
+from dualwrite.errors import InputError, MoveAbort, TransactionFailed
 from dualwrite.sim.chain import Chain, CliError
 from dualwrite.structs import LotterySummary
 
@@ -50,15 +50,19 @@ def console_script(name: str) -> str:
 _NAMED = re.compile(
     r"Move abort in (?P<module>\S+?): (?P<name>[A-Za-z_][A-Za-z0-9_]*)\((?P<code>0x[0-9a-fA-F]+|\d+)\)"
     r"(?:: (?P<detail>.*))?", re.DOTALL)
-_CODE = re.compile(r"Move abort in (?P<module>\S+?): (?P<code>0x[0-9a-fA-F]+|\d+)\b")
+_CODE = re.compile(r"Move abort in (?P<module>\S+?): (?:abort code )?(?P<code>0x[0-9a-fA-F]+|\d+)\b")
 _VMERROR = re.compile(
     r"VMError \{ major_status: ABORTED, sub_status: Some\((?P<code>\d+)\)"
+    r"(?:, message: Some\(\"(?:[^\"\\]|\\.)*\"\))?(?:, exec_state: (?:None|Some\(ExecutionState \{ stack_trace: \[\] \}\)))?"
     r"(?:, location: Module\(ModuleId \{ address: (?P<addr>[^,\s]+), name: Identifier\(\"(?P<mod>\w+)\"\) \}\))?")
+# a view abort as nodes v11.3.6+ report it (decimal code; the module since v11.7)
+_NODE_VIEW = re.compile(r"Failed to execute view function: ABORTED with sub status (?P<code>\d+)"
+                        r"(?: at location Module (?P<module>\S+::\w+))?")
 _WRAPPER = "Command Aborted Reason("
 
 
 def parse_abort(text: str) -> MoveAbort | None:
-    """A ``MoveAbort`` out of any of the CLI's three abort shapes, or None."""
+    """A ``MoveAbort`` out of any of the abort shapes the simulator prints, or None."""
     if text.startswith(_WRAPPER) and text.endswith(")"):
         text = text[len(_WRAPPER):-1]
     m = _NAMED.search(text)
@@ -68,6 +72,9 @@ def parse_abort(text: str) -> MoveAbort | None:
     m = _CODE.search(text)
     if m:
         return MoveAbort(int(m.group("code"), 0), module=m.group("module"))
+    m = _NODE_VIEW.search(text)
+    if m:
+        return MoveAbort(int(m.group("code")), module=m.group("module") or "")
     m = _VMERROR.search(text)
     if m:
         module = f"{m.group('addr')}::{m.group('mod')}" if m.group("addr") else ""
@@ -249,7 +256,69 @@ class Subprocess(Driver):
         return _finalized(result["version"], result["transaction_hash"], result["events"])
 
 
-DRIVERS = {"inprocess": InProcess, "subprocess": Subprocess}
+#: what each view returns, in the schema's names (tests/rpc_schema.json)
+VIEW_SHAPES = {
+    "dual_write_status": "DualWriteStatus", "dual_write_flags": "DualWriteStatus",
+    "pending_expected_hashes": "VectorU64", "get_summary@history": "LotterySummary",
+    "list_finalized": "VectorU64", "get_summary@history_bridge": "OptionLegacySummary",
+}
+
+
+class Rpc(Driver):
+    """Views through the emulated RPC node (a real loopback server, real httpx); entry functions
+    and finalisation in-process (the node serves reads; writes are signed by the CLI)."""
+
+    name = "rpc"
+
+    def __init__(self, state: Path | str) -> None:
+        super().__init__(state)
+        self._node = None
+        self._client = None
+
+    @property
+    def client(self):
+        if self._client is None:
+            from dualwrite.backends.rpc import RpcClient
+            from tests.rpc_node import InThreadNode, schema_hook
+
+            self.chain  # the state file exists before the node opens it
+            self._node = InThreadNode(self.state)
+            self._client = RpcClient(self._node.url, retries=0)
+            schema_hook(self._client)
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._node.stop()
+            self._client = self._node = None
+        super().close()
+
+    def run(self, function_id: str, args: Sequence[str] = (), profile: str = "default") -> dict[str, Any]:
+        return self.chain.run(function_id, list(args), profile=profile, gas_unit_price=100, max_gas=100000)
+
+    def finalize(self, summary: LotterySummary) -> dict[str, Any]:
+        return InProcess.finalize(self, summary)  # type: ignore[arg-type]
+
+    def view(self, function_id: str, args: Sequence[str] = ()) -> list[Any]:
+        from dualwrite.backends.rpc import _arg
+        from tests.rpc_node import validate
+
+        addr, module, fn = function_id.split("::")
+        full = f"{self.chain.addresses.resolve(addr)}::{module}::{fn}"
+        try:
+            result = self.client.view(full, [_arg(a) for a in args])
+        except MoveAbort:
+            raise
+        except InputError as e:  # the node's 400 for what the CLI calls invalid arguments
+            raise CliError(str(e)) from None
+        shape = VIEW_SHAPES.get(f"{fn}@{module}", VIEW_SHAPES.get(fn))
+        if shape and len(result) == 1:
+            validate(shape, result[0])
+        return result
+
+
+DRIVERS = {"inprocess": InProcess, "subprocess": Subprocess, "rpc": Rpc}
 
 
 def make_driver(kind: str, state: Path | str, **kwargs: Any) -> Driver:

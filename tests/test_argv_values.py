@@ -103,7 +103,7 @@ def test_legitimate_values_reach_the_supra_cli_word_for_word(rig):
     cfg.write_text("")
     env = {"DUALWRITE_STATE": str(rig["state"])}
     local = ["--backend", "local", "--supra-bin", rig["supra"]]
-    r = dw("set", "5", H, *local, "--profile", "default", "--config", cfg, "--rpc-url", "http://127.0.0.1:9/a b",
+    r = dw("set", "5", H, *local, "--reads", "cli", "--profile", "default", "--config", cfg, "--rpc-url", "http://127.0.0.1:9/a b",
            "--expiration-secs", "60", "--max-gas", "7000", env=env)
     assert r.exit_code == 0, r.output
     (argv,) = calls(rig["log"])
@@ -157,7 +157,7 @@ def recording_container(supra_container, tmp_path):
 def _check_in_container(c, backend_args: list[str], env: dict[str, str] | None = None) -> None:
     log = c.configs / "argv.log"
     r = dw("set", "5", H, *backend_args, "--profile", "default", "--config", "/supra/configs/cli.toml",
-           "--rpc-url", "http://127.0.0.1:9", env=env)
+           "--rpc-url", "http://127.0.0.1:9", "--reads", "cli", env=env)
     assert r.exit_code == 0, r.output
     (argv,) = calls(log)
     assert after(argv, "--profile") == "default" and after(argv, "--config") == "/supra/configs/cli.toml"

@@ -122,7 +122,7 @@ def test_every_backend_option_is_accepted_before_the_subcommand(tmp_path):
     """Each option the commands take is also a group option: a bad value before the subcommand is refused
     by the same check as after it, naming the option (so the group really parsed it)."""
     for k in KNOBS:
-        if k.kind == "flag":
+        if k.kind in ("flag", "lines"):  # a flag has no value; any text is a line
             continue
         bad = {"int": "x", "float": "x", "choice": "bogus", "args": "'unclosed"}.get(k.kind, "-x")
         if k.name == "volume_suffix":
@@ -177,7 +177,7 @@ def test_internal_url_flag_is_not_a_setting(local, tmp_path):
 
 
 def test_the_v6_url_flag_comes_from_the_url_setting(local, tmp_path):
-    s = settings(tmp_path, 'url = "http://127.0.0.1:9"\n')
+    s = settings(tmp_path, 'url = "http://127.0.0.1:9"\nreads = "cli"\n')  # reads through the CLI, not over HTTP
     r = dw("status", "5", "--backend", "local", "--supra-bin", local["supra"], "--settings", s, env=local["env"])
     assert r.exit_code == 0, r.output
     (argv,) = calls(local["log"])
@@ -195,7 +195,8 @@ def test_the_v6_url_flag_comes_from_the_url_setting(local, tmp_path):
     ("podman_extra_args = [1, 2]", "podman_extra_args"), ('podman_extra_args = "\'unclosed"', "podman_extra_args"),
     ('volume_suffix = "rw -v /:/host"', "volume_suffix"), ('profile = "a\\u0000b"', "profile"),
     ('lottery_multi_address = "0xZZ"', "lottery_multi_address"), ("nonsense = 1", "nonsense"),
-    ('state = ""', "state"),
+    ('state = ""', "state"), ("rpc_timeout = 0", "rpc_timeout"), ("rpc_retries = -1", "rpc_retries"),
+    ('reads = "http"', "reads"), ("rpc_headers = 5", "rpc_headers"),
 ])
 def test_bad_settings_exit_2_naming_the_key(local, tmp_path, text, key):
     s = settings(tmp_path, text + "\n")
@@ -206,10 +207,16 @@ def test_bad_settings_exit_2_naming_the_key(local, tmp_path, text, key):
     assert calls(local["log"]) == []
 
 
+def test_a_bad_provider_header_setting_is_named_never_echoed(local, tmp_path):
+    s = settings(tmp_path, 'rpc_headers = ["X-Api-Key: sekrit-123", 7]\n')
+    line = one_error_line(dw("status", "5", "--settings", s, env=local["env"]))
+    assert "rpc_headers" in line and "sekrit" not in line
+
+
 @pytest.mark.parametrize("args,option", [
     (["--max-gas", "0"], "--max-gas"), (["--timeout", "0"], "--timeout"), (["--retries", "-1"], "--retries"),
     (["--timeout", "x"], "--timeout"), (["--max-gas", "1_0"], "--max-gas"), (["--max-gas", "٣"], "--max-gas"),
-    (["--max-gas", str(2**64)], "--max-gas"),
+    (["--max-gas", str(2**64)], "--max-gas"), (["--rpc-timeout", "0"], "--rpc-timeout"), (["--reads", "x"], "--reads"),
 ])
 def test_the_options_refuse_what_the_settings_refuse(local, args, option):
     line = one_error_line(dw("status", "5", "--backend", "local", "--supra-bin", local["supra"], *args, env=local["env"]))

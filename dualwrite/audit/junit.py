@@ -25,6 +25,11 @@ def render(report: VerifyReport) -> bytes:
                           timestamp=report.started_at.strftime("%Y-%m-%dT%H:%M:%S"))
     props = ET.SubElement(suite, "properties")
     ET.SubElement(props, "property", name="backend", value=report.backend)
+    # how many were really checked: a suite of zero test cases must not read as a pass
+    ET.SubElement(props, "property", name="checked", value=str(len(report.checked)))
+    ET.SubElement(props, "property", name="exit_code", value=str(int(report.exit_code)))
+    if report.empty:
+        ET.SubElement(props, "property", name="empty", value="allowed" if report.allow_empty else "failed")
     rows: list[tuple[int, object]] = [(c.diff.lottery_id, c) for c in report.checked]
     rows += [(u.lottery_id, u) for u in report.unchecked]
     for lottery_id, r in sorted(rows, key=lambda x: x[0]):

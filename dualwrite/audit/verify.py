@@ -1,7 +1,8 @@
 """The CI gate: diff many lotteries, concurrently, and decide pass / fail / could-not-check.
 
 Exit policy: 0 only when every lottery passes; 1 when any is in a failing state;
-3 when none failed but some could not be checked (never reported as clean).
+3 when none failed but some could not be checked (never reported as clean); 5 when it
+checked nothing at all, unless the caller allows an empty gate (see ``gate_exit_code``).
 ``pending`` passes only with ``allow_pending``, only while it will match (or the
 lottery is not finalised yet), and only within ``pending_grace`` when its age is known.
 """
@@ -61,11 +62,42 @@ def ids_from_file(path: Path) -> list[int]:
     return list(specs)
 
 
+def gate_exit_code(*, checked: int, failed: int = 0, unchecked: int = 0, allow_empty: bool = False) -> ExitCode:
+    """The verdict every gate shares (``verify``, ``cutover status``, the metrics exporter).
+
+    A gate that looked at zero lotteries — wrong addresses, wrong network, an empty archive,
+    an empty ids file — has proven nothing, so it is not green: ``ExitCode.EMPTY`` (5, as
+    pytest's "no tests collected"), unless the caller said an empty run is expected.
+    """
+    if failed:
+        return ExitCode.MISMATCH
+    if unchecked:
+        return ExitCode.BACKEND
+    if checked == 0 and not allow_empty:
+        return ExitCode.EMPTY
+    return ExitCode.OK
+
+
+EMPTY_HINT = ("the gate verified nothing: check the backend, network and module addresses "
+              "(pass --allow-empty if an empty archive is expected)")
+
+
+def empty_message(what: str = "lotteries") -> str:
+    """The one line a gate prints when it checked nothing."""
+    return f"EMPTY: 0 {what} checked — {EMPTY_HINT}"
+
+
 def all_ids(backend: Backend) -> list[int]:
-    """Every id of ``history::list_finalized`` (paged), then every pending id not among them."""
+    """Every id of ``history::list_finalized`` (paged), then every pending id not among them, then (where the
+    backend can list the legacy archive, from its LegacySummaryEvents) every id only history_bridge holds."""
     finalized = bridge.all_finalized(backend)
     seen = set(finalized)
-    return finalized + [i for i in bridge.pending(backend) if i not in seen]
+    out = finalized + [i for i in bridge.pending(backend) if i not in seen]
+    legacy_ids = getattr(backend, "legacy_ids", None)
+    if legacy_ids is not None:
+        seen = set(out)
+        out += [i for i in legacy_ids() if i not in seen]
+    return out
 
 
 @dataclass(frozen=True)
@@ -123,18 +155,21 @@ class VerifyReport:
     checked: list[Checked] = field(default_factory=list)
     unchecked: list[Unchecked] = field(default_factory=list)
     policy: Policy = field(default_factory=Policy)
+    allow_empty: bool = False  # zero lotteries checked is a pass only when the caller says so
 
     @property
     def failing(self) -> list[Checked]:
         return [c for c in self.checked if not c.passed]
 
     @property
+    def empty(self) -> bool:
+        """Nothing was checked (unchecked lotteries are not "nothing": they exit 3)."""
+        return not self.checked and not self.unchecked
+
+    @property
     def exit_code(self) -> ExitCode:
-        if self.failing:
-            return ExitCode.MISMATCH
-        if self.unchecked:
-            return ExitCode.BACKEND
-        return ExitCode.OK
+        return gate_exit_code(checked=len(self.checked), failed=len(self.failing), unchecked=len(self.unchecked),
+                              allow_empty=self.allow_empty)
 
     def counts(self) -> dict[str, int]:
         counts = {s.value: 0 for s in State}
@@ -149,6 +184,9 @@ class VerifyReport:
             "started_at": self.started_at.isoformat(),
             "duration_s": round(self.duration_s, 3),
             "total": len(self.checked) + len(self.unchecked),
+            "checked": len(self.checked),
+            "empty": self.empty,
+            "allow_empty": self.allow_empty,
             "passed": sum(c.passed for c in self.checked),
             "failed": len(self.failing),
             "counts": self.counts(),
@@ -163,17 +201,23 @@ class VerifyReport:
 
 
 def verify(backend: Backend, ids: Iterable[int], *, policy: Policy = Policy(), jobs: int = 1,
-           progress: Callable[[int], None] | None = None) -> VerifyReport:
-    """Diff every id; a backend failure on one id makes it 'unchecked', never 'ok'."""
+           progress: Callable[[int], None] | None = None, allow_empty: bool = False) -> VerifyReport:
+    """Diff every id; a backend failure on one id makes it 'unchecked', never 'ok'; no id at all is EMPTY."""
     ids = list(ids)
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
-    report = VerifyReport(backend.describe(), started, 0.0, policy=policy)
+    report = VerifyReport(backend.describe(), started, 0.0, policy=policy, allow_empty=allow_empty)
     try:
         pending_ids: set[int] | None = set(bridge.pending(backend))
     except DualwriteError:
         pending_ids = None  # fall back to one status view per lottery
     now = datetime.now(timezone.utc)
+    chain_now = getattr(backend, "chain_now", None)
+    if chain_now is not None:  # a simulator whose clock was moved forward, a node's latest block
+        try:
+            now = max(now, chain_now())
+        except DualwriteError:
+            pass  # ages then count from this machine's clock
 
     def check(b: Backend, lottery_id: int) -> Checked | Unchecked:
         try:

@@ -12,7 +12,7 @@ from typing import Any
 
 from dualwrite.backends.base import Backend, ModuleAddresses, TxnResult
 from dualwrite.backends.config import BackendConfig
-from dualwrite.backends.cli_output import parse_run, parse_view
+from dualwrite.backends.cli_output import TXN_HASH, parse_run, parse_view
 from dualwrite.backends.runners import (
     DockerExecRunner,
     DockerRunRunner,
@@ -22,9 +22,10 @@ from dualwrite.backends.runners import (
     Runner,
     docker_client,
 )
-from dualwrite.errors import BackendError, BackendTimeout, BackendUnavailable, InputError
+from dualwrite.errors import BackendError, BackendTimeout, BackendUnavailable, InputError, SubmissionUnknown
 
-BACKEND_NAMES = ("sim", "local", "docker", "podman", "auto")
+BACKEND_NAMES = ("sim", "local", "docker", "podman", "auto", "rpc")
+READS = ("auto", "rpc", "cli")
 _retry_wait = __import__("threading").Event()  # never set: wait(t) is an interruptible back-off
 
 
@@ -47,8 +48,9 @@ class SimBackend:
     def run(self, function: str, args: list[str]) -> TxnResult:
         txn = self.chain.run(self.addresses.function_id(function), args, profile=self.profile)
         move = txn["output"]["Move"]
+        height = (txn.get("block_header") or {}).get("height", txn.get("block_height"))
         return TxnResult(txn["hash"], txn["status"], move["vm_status"], move["gas_used"], move["events"],
-                         txn.get("block_height"))
+                         txn.get("block_height"), None if height is None else int(height))
 
     def view(self, function: str, args: list[str]) -> list[Any]:
         return self.chain.view(self.addresses.function_id(function), args)
@@ -56,12 +58,24 @@ class SimBackend:
     def describe(self) -> str:
         return f"sim (state {self.chain.path})"
 
-    def pending_since(self, lottery_id: int):
-        """When the pending expectation was registered (its Started event's commit time)."""
+    def pending_since(self, lottery_id: int, expected_hash: bytes | None = None):
+        """When the pending expectation was registered (its Started event's block time)."""
         from datetime import datetime, timezone
 
         t = self.chain.last_event_time("ArchiveDualWriteStartedEvent", lottery_id)
         return None if t is None else datetime.fromtimestamp(t, timezone.utc)
+
+    def chain_now(self):
+        """The chain's time (the simulator's clock), so ages hold when the clock was moved forward."""
+        from datetime import datetime, timezone
+
+        return datetime.fromtimestamp(self.chain.clock_us() / 1e6, timezone.utc)
+
+    def event_source(self):
+        """The event log, paged as the node pages it (``dualwrite events``)."""
+        from dualwrite.backends.events import ChainEvents
+
+        return ChainEvents(self.chain)
 
     def fork(self) -> "SimBackend":
         """An independent connection for another thread (SQLite connections are not shared)."""
@@ -105,23 +119,48 @@ class CliBackend:
         return argv
 
     def _call(self, kind: str, function: str, args: list[str]):
+        """One CLI call; a view retried on transient failures, a run only when it cannot have been sent.
+
+        A run is re-sent only after a failure of the runner itself (the container was not
+        there, so the CLI never started). Once the CLI has run, a failure that may come after
+        submission is never answered by sending again: it is ``SubmissionUnknown``, for the
+        caller to look up (``bridge`` re-reads the state the run was to change)."""
         argv = self.argv(kind, function, args)
         where = f"{self.name} backend, {function}"
         attempt = 0
         while True:
             try:
                 c = self.runner.execute(argv, self.cfg.timeout)
-                parse = parse_view if kind == "view" else parse_run
-                return parse(c.stdout, c.stderr, c.returncode, where=where)
             except BackendError as e:
                 if self.note and isinstance(e, BackendUnavailable) and self.note not in e.message:
                     e.message = f"{e.message} [{self.note}]"  # say why auto picked what is not there
                     e.args = (e.message,)
-                # a run that timed out may have been submitted: never send it twice
-                if not e.transient or attempt >= self.cfg.retries or (kind == "run" and isinstance(e, BackendTimeout)):
+                if kind == "run" and isinstance(e, BackendTimeout):
+                    # killed at our own deadline: it may have been submitted; never sent twice
+                    e.message = f"{e.message} (the transaction may have been submitted: not re-sent; " \
+                                f"check the state before running it again)"
+                    e.args = (e.message,)
                     raise
-                attempt += 1
-                _retry_wait.wait(min(0.5 * 2 ** (attempt - 1), 5.0))
+                if not e.transient or attempt >= self.cfg.retries:
+                    raise
+            else:
+                try:
+                    if kind == "view":
+                        return parse_view(c.stdout, c.stderr, c.returncode, where=where)
+                    return parse_run(c.stdout, c.stderr, c.returncode, where=where)
+                except SubmissionUnknown as e:
+                    e.lookup_window = self.cfg.timeout
+                    raise
+                except BackendError as e:
+                    if kind == "run" and e.transient:
+                        # the CLI ran: whatever the text says, the transaction may be out
+                        raise SubmissionUnknown(f"{e.message} (the transaction may have been submitted)",
+                                                txn_hash=_hash_in(c.stdout + "\n" + c.stderr),
+                                                lookup_window=self.cfg.timeout) from None
+                    if not e.transient or attempt >= self.cfg.retries:
+                        raise
+            attempt += 1
+            _retry_wait.wait(min(0.5 * 2 ** (attempt - 1), 5.0))
 
     def run(self, function: str, args: list[str]) -> TxnResult:
         return self._call("run", function, args)
@@ -134,6 +173,11 @@ class CliBackend:
 
     def close(self) -> None:
         self.runner.close()
+
+
+def _hash_in(text: str) -> str | None:
+    m = TXN_HASH.search(text)
+    return m[0] if m else None
 
 
 def _docker(cfg: BackendConfig) -> CliBackend:
@@ -176,9 +220,44 @@ def _auto(cfg: BackendConfig) -> Backend:
     raise BackendUnavailable("auto backend: nothing to run the Supra CLI with: " + "; ".join(tried))
 
 
+def _rpc_reader(cfg: BackendConfig):
+    from dualwrite.backends.rpc import RpcBackend, parse_headers
+
+    return RpcBackend(cfg.node_url, cfg.addresses, headers=parse_headers(cfg.rpc_headers), timeout=cfg.rpc_timeout,
+                      retries=cfg.rpc_retries, connections=64, checkpoint=cfg.events_checkpoint)
+
+
 def open_backend(cfg: BackendConfig | None = None) -> Backend:
+    """The backend ``cfg`` names; with an RPC URL, its reads go to the node over HTTP (``--reads cli`` keeps them
+    on the CLI), its writes stay where the keys are."""
     cfg = cfg or BackendConfig.from_env()
     name = cfg.backend
+    if cfg.reads not in READS:
+        raise InputError(f"--reads {cfg.reads!r}: expected one of {', '.join(READS)}")
+    if name == "rpc":
+        if not cfg.node_url:
+            raise InputError("--backend rpc needs --rpc-url URL (env DUALWRITE_RPC_URL): the node to read from")
+        if cfg.reads == "cli":
+            raise InputError("--backend rpc --reads cli: the rpc backend has no CLI; pick a CLI backend for --reads cli")
+        return _rpc_reader(cfg)
+    if cfg.reads == "rpc" and not cfg.node_url:
+        raise InputError("--reads rpc needs --rpc-url URL (env DUALWRITE_RPC_URL)")
+    over_rpc = bool(cfg.node_url) and (cfg.reads == "rpc" or (cfg.reads == "auto" and name != "sim"))
+    reader = _rpc_reader(cfg) if over_rpc else None  # bad addresses or URL: fail before touching a CLI
+    try:
+        writer = _open_writer(cfg, name)
+    except BaseException:
+        if reader is not None:
+            reader.close()
+        raise
+    if reader is None:
+        return writer
+    from dualwrite.backends.rpc import SplitBackend
+
+    return SplitBackend(writer, reader)
+
+
+def _open_writer(cfg: BackendConfig, name: str) -> Backend:
     if name == "docker-compose":
         name = "docker"
     if name == "sim":

@@ -83,6 +83,15 @@ def _args(v: Any) -> Any:
     raise ValueError("expected a list of strings or one string of shell-like words")
 
 
+def _lines(v: Any) -> Any:
+    """A repeatable option's values, a TOML list, or one string of lines (the environment's form)."""
+    if isinstance(v, str):
+        return tuple(ln for ln in v.splitlines() if ln.strip())
+    if isinstance(v, (list, tuple)) and all(isinstance(x, str) for x in v):
+        return tuple(v)
+    raise ValueError("expected a list of strings or one string of lines")
+
+
 def _bool(v: Any) -> Any:
     if not isinstance(v, bool):
         raise ValueError(f"expected true or false, got {type(v).__name__}")
@@ -107,7 +116,7 @@ def _address(v: Any) -> Any:
 
 
 _KIND = {"text": (str, _text), "path": (Path, _path), "int": (int, _int), "float": (float, _float),
-         "flag": (bool, _bool), "args": (tuple[str, ...], _args)}
+         "flag": (bool, _bool), "args": (tuple[str, ...], _args), "lines": (tuple[str, ...], _lines)}
 
 
 def _annotation(k: Knob) -> Any:

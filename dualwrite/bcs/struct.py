@@ -216,7 +216,7 @@ def _generate(layout: _Layout, cls: type) -> None:
 class MoveStruct(BaseModel):
     """Base of every declared Move struct. Frozen: a decoded value is evidence."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True, defer_build=True)
 
     #: Move name, e.g. ``history::LotterySummary``; the JSON/diff path prefix is the short name
     __move_name__: ClassVar[str] = ""

@@ -13,7 +13,7 @@ import click
 from dualwrite.audit import junit
 from dualwrite.audit.diff import diff as diff_one
 from dualwrite.audit.heal import heal as run_heal
-from dualwrite.audit.verify import Policy, all_ids, ids_from_file, parse_ids, verify
+from dualwrite.audit.verify import Policy, all_ids, empty_message, ids_from_file, parse_ids, verify
 from dualwrite.cli.options import backend_options, opened, say_backend
 from dualwrite.cli.render import emit_json, table
 from dualwrite.errors import InputError
@@ -22,14 +22,14 @@ from dualwrite.evidence import write_evidence_with_sidecar, write_json_evidence
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
 
 
-def parse_duration(text: str) -> timedelta:
+def parse_duration(text: str, what: str = "--pending-grace") -> timedelta:
     """``2h``, ``30m``, ``90s``, ``1h30m`` or plain seconds."""
     t = text.strip().lower()
     if t.isdigit():
         return timedelta(seconds=int(t))
     parts = re.fullmatch(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", t)
     if not t or not parts or not any(parts.groups()):
-        raise InputError(f"--pending-grace {text!r}: expected a duration like 2h, 30m, 1h30m or seconds")
+        raise InputError(f"{what} {text!r}: expected a duration like 2h, 30m, 1h30m or seconds")
     d, h, m, s = (int(x or 0) for x in parts.groups())
     return timedelta(days=d, hours=h, minutes=m, seconds=s)
 
@@ -79,12 +79,16 @@ def diff_cmd(ids, cfg, as_json):
 @click.option("--junit", "junit_file", type=click.Path(dir_okay=False, path_type=Path), help="Write JUnit XML (+ FILE.b3).")
 @click.option("--show", type=click.Choice(["failing", "all"]), default="failing", show_default=True,
               help="Which lotteries the table lists.")
+@click.option("--allow-empty", is_flag=True,
+              help="Checking zero lotteries passes (exit 0) instead of exit 5 (e.g. a fresh, empty archive).")
 @backend_options
 @json_option
-def verify_cmd(ids, ids_file, all_, allow_pending, pending_grace, jobs, report, junit_file, show, cfg, as_json):
+def verify_cmd(ids, ids_file, all_, allow_pending, pending_grace, jobs, report, junit_file, show, allow_empty, cfg,
+               as_json):
     """The CI gate: exit 0 only when every lottery's legacy copy is exactly its archived summary.
 
-    Exit 1 when any lottery is in a failing state; 3 when none failed but some could not be checked.
+    Exit 1 when any lottery is in a failing state; 3 when none failed but some could not be checked;
+    5 when it checked no lottery at all (unless --allow-empty).
     """
     if pending_grace and not allow_pending:
         raise InputError("--pending-grace needs --allow-pending")
@@ -97,7 +101,7 @@ def verify_cmd(ids, ids_file, all_, allow_pending, pending_grace, jobs, report, 
         if all_:
             seen = set(lottery_ids)
             lottery_ids += [i for i in all_ids(b) if i not in seen]
-        if not lottery_ids and not all_:
+        if not ids and not ids_file and not all_:
             raise InputError("verify: give lottery ids, ranges, --ids-file or --all")
         bar = None
         if not as_json and sys.stderr.isatty() and len(lottery_ids) > 1:
@@ -110,7 +114,8 @@ def verify_cmd(ids, ids_file, all_, allow_pending, pending_grace, jobs, report, 
                 bar.update(n)
 
         try:
-            rep = verify(b, lottery_ids, policy=policy, jobs=jobs, progress=tick if bar else None)
+            rep = verify(b, lottery_ids, policy=policy, jobs=jobs, progress=tick if bar else None,
+                         allow_empty=allow_empty)
         finally:
             if bar:
                 bar.__exit__(None, None, None)
@@ -122,6 +127,13 @@ def verify_cmd(ids, ids_file, all_, allow_pending, pending_grace, jobs, report, 
         written.append(f"{junit_file} (blake3 {write_evidence_with_sidecar(junit_file, junit.render(rep))})")
     if as_json:
         emit_json(doc)
+        if rep.empty and not allow_empty:
+            click.echo(f"dualwrite verify: {empty_message()}", err=True)
+    elif rep.empty:
+        click.echo(f"backend: {rep.backend}")
+        click.echo(empty_message() if not allow_empty else "CLEAN (empty, allowed by --allow-empty): 0 lotteries checked")
+        for w in written:
+            click.echo(f"wrote {w}")
     else:
         click.echo(f"backend: {rep.backend}")
         rows = [c for c in rep.checked if show == "all" or not c.passed]
@@ -157,6 +169,8 @@ def heal_cmd(ids, apply, enable_mirror, journal, cfg, as_json):
     """
     lottery_ids = parse_ids(ids, "LOTTERY_ID") if ids else None
     with opened(cfg) as b:
+        if apply and getattr(b, "read_only", False):
+            raise InputError(b.refusal("heal --apply writes"))
         rep = run_heal(b, lottery_ids, apply=apply, enable_mirror=enable_mirror, journal=journal)
     if as_json:
         emit_json(rep.to_json())

@@ -34,6 +34,8 @@ def _option(k: Knob):
     help_text = k.help + (f" [env {k.env}]" if k.env else "")
     if k.kind == "flag":
         return click.option(k.option, *k.aliases, k.name, is_flag=True, default=None, help=help_text)
+    if k.kind == "lines":
+        return click.option(k.option, *k.aliases, k.name, multiple=True, metavar="TEXT", help=help_text)
     metavar = "|".join(k.choices) if k.kind == "choice" else _METAVAR[k.kind]
     # plain text: the one schema converts and checks it, whatever the source
     return click.option(k.option, *k.aliases, k.name, metavar=metavar, help=help_text)
@@ -49,7 +51,7 @@ def _given(ctx: click.Context, kw: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for name in [k.name for k in KNOBS] + ["settings"]:
         value = kw.pop(name, None)
-        if value is not None and ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE:
+        if value not in (None, ()) and ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE:
             out[name] = value
     return out
 
