@@ -49,10 +49,16 @@ COMMANDS: dict[str, tuple[str, str]] = {
                "The CI gate: exit 0 only when every lottery's legacy copy is exactly its archived summary."),
     "heal": ("dualwrite.cli.audit_cmds:heal_cmd",
              "Repair the given lotteries (ids or ranges), or every failing one, and prove each repair."),
+    "metrics": ("dualwrite.cli.monitor_cmds:metrics_cmd",
+                "One check of every lottery, in the Prometheus text exposition format."),
+    "monitor": ("dualwrite.cli.monitor_cmds:monitor_cmd",
+                "The exporter: check every lottery every --interval, serve the last result to Prometheus."),
     "events": ("dualwrite.cli.events_cmds:events_cmd", "The dual-write and legacy events, oldest first (a table, or --json lines)."),
     "demo": ("dualwrite.cli.demo_cmds:demo_cmd",
              "Initialise, register expected hashes, finalise, watch them consumed; then the drift drill: finalise N "
              "lotteries, tamper five, verify fails naming them, heal, verify passes."),
+    "cutover": ("dualwrite.cli.cutover_cmds:cutover_group",
+                "Plan the expected hashes of many lotteries, register them resumably, watch them consumed."),
 }
 
 
@@ -148,7 +154,8 @@ def cli(ctx: click.Context, **given) -> None:
 
     Exit codes: 0 success; 1 a check found a mismatch or drift; 2 bad input or usage;
     3 a backend failed or could not be reached; 4 the chain aborted the transaction;
-    5 a gate checked nothing (no lottery verified; --allow-empty accepts it).
+    5 a gate checked nothing (no lottery verified; --allow-empty accepts it);
+    6 cutover status: not finished yet.
     """
     remember_group_options(ctx, given)
 
