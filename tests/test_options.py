@@ -284,6 +284,9 @@ def test_a_knob_is_a_field_an_option_and_a_settings_key():
     """Adding a setting is one line in dualwrite/knobs.py: field, group option, command option, key follow."""
     assert set(BackendConfig.model_fields) == {k.name for k in KNOBS}
     group_opts = {o for p in cli.params for o in p.opts}
-    status_opts = {o for p in cli.commands["status"].params for o in p.opts}
+    import click
+
+    status = cli.get_command(click.Context(cli), "status")  # subcommands load lazily
+    status_opts = {o for p in status.params for o in p.opts}
     for k in KNOBS:
         assert k.option in group_opts and k.option in status_opts, k.option
