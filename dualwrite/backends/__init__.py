@@ -6,6 +6,7 @@ knows which one it got. A real network is only touched when the user names a bac
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -304,9 +305,11 @@ def _open_writer(cfg: BackendConfig, name: str) -> Backend:
     raise InputError(f"--backend {cfg.backend!r}: expected one of {', '.join(BACKEND_NAMES)}")
 
 
-def replace(cfg: BackendConfig, **changes: Any) -> BackendConfig:
-    """``dataclasses.replace`` for the config (it was a dataclass): a validated copy."""
-    return cfg.replace(**changes)
+def replace(obj: Any, **changes: Any) -> Any:
+    """``dataclasses.replace``, and for the config (a dataclass once, a pydantic model now) a validated copy."""
+    if isinstance(obj, BackendConfig):
+        return obj.replace(**changes)
+    return dataclasses.replace(obj, **changes)
 
 
 __all__ = ["Backend", "BackendConfig", "CliBackend", "ModuleAddresses", "SimBackend", "TxnResult", "open_backend",
