@@ -48,6 +48,7 @@ MAYBE_SUBMITTED = re.compile(r"might still succeed|wait_for_transaction|transact
                              r"waiting for (?:the )?transaction", re.IGNORECASE)
 INVALID_ARGS = re.compile(r"Invalid arguments|Unable to parse|invalid value", re.IGNORECASE)
 TXN_HASH = re.compile(r"0x[0-9a-fA-F]{64}")
+_WS_TAIL = re.compile(r"\s*\Z")
 
 
 def _int_code(code: str) -> int:
@@ -152,7 +153,7 @@ def find_abort(text: str) -> MoveAbort | None:
     if text.lstrip()[:1] in ("{", "["):  # a whole JSON body (an HTTP error body): read its strings unescaped
         try:
             doc = json.loads(text)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             doc = None
         for s in _strings(doc):
             if (a := find_abort(s)) is not None:
@@ -166,14 +167,16 @@ def find_abort(text: str) -> MoveAbort | None:
 
 
 def _strings(doc: Any):
-    if isinstance(doc, str):
-        yield doc
-    elif isinstance(doc, dict):
-        for v in doc.values():
-            yield from _strings(v)
-    elif isinstance(doc, list):
-        for v in doc:
-            yield from _strings(v)
+    """Every string in a decoded JSON document, in document order (iterative: any depth json.loads accepted)."""
+    stack = [doc]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            yield v
+        elif isinstance(v, dict):
+            stack.extend(reversed(list(v.values())))
+        elif isinstance(v, list):
+            stack.extend(reversed(v))
 
 
 def first_json(text: str) -> Any:
@@ -187,7 +190,7 @@ def first_json(text: str) -> Any:
         return None
     try:
         return json.loads(text)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):  # RecursionError: nesting deeper than json's stack
         pass
     decoder = json.JSONDecoder()
     first: Any = None
@@ -202,8 +205,10 @@ def first_json(text: str) -> Any:
         except json.JSONDecodeError:
             i = pos + 1
             continue
+        except RecursionError:  # nested deeper than json can read: nothing after this point is readable either
+            return first
         if isinstance(obj, (dict, list)):
-            if not text[end:].strip():
+            if _WS_TAIL.match(text, end):
                 return obj
             if first is None:
                 first = obj
@@ -212,7 +217,6 @@ def first_json(text: str) -> Any:
             i = pos + 1
 
 
-_first_json = first_json  # the old private name
 
 
 def error_text(stderr: str, stdout: str = "") -> str:
@@ -237,7 +241,6 @@ def error_text(stderr: str, stdout: str = "") -> str:
     return " ".join(block.split())
 
 
-_error_line = error_text  # the old private name
 
 
 def failure(text: str, *, where: str, returncode: int | None = None, run: bool = False) -> Exception:
