@@ -141,7 +141,7 @@ def _annotation(k: Knob) -> Any:
 class _Base(BaseModel):
     """Everything a backend may need; each backend reads only its own part."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True, defer_build=True)
 
     @model_validator(mode="before")
     @classmethod
