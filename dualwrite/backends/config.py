@@ -190,7 +190,7 @@ class _Base(BaseModel):
 
 BackendConfig = create_model(  # type: ignore[call-overload]
     "BackendConfig", __base__=_Base, __module__=__name__,
-    **{k.name: (_annotation(k), Field(k.default, description=k.help)) for k in KNOBS},
+    **{k.name: (_annotation(k), Field(k.default, description=k.help, repr=not k.secret)) for k in KNOBS},
 )
 
 
