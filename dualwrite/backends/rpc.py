@@ -347,6 +347,10 @@ class RpcBackend:
         """Every id history_bridge has recorded (its LegacySummaryEvents): the legacy archive's listing."""
         return self.index.legacy_ids()
 
+    def refresh_events(self) -> set[int]:
+        """Read only the blocks since the last scan (the monitor's next cycle); the lotteries they touched."""
+        return self.index.refresh()
+
     def chain_now(self) -> datetime:
         return block_time(self.client.block())
 
@@ -384,6 +388,9 @@ class SplitBackend:
 
     def legacy_ids(self) -> list[int]:
         return self.reader.legacy_ids()
+
+    def refresh_events(self) -> set[int]:
+        return self.reader.refresh_events()
 
     def chain_now(self) -> datetime:
         return self.reader.chain_now()
