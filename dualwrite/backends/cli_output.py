@@ -51,6 +51,8 @@ def _first_json(text: str) -> Any:
         return None
     try:
         return json.loads(text)
+    except RecursionError:  # found by fuzz/: nesting no CLI prints; unreadable, not a crash
+        return None
     except json.JSONDecodeError:
         pass
     start = min((i for i in (text.find("{"), text.find("[")) if i >= 0), default=-1)
@@ -59,7 +61,7 @@ def _first_json(text: str) -> Any:
     try:
         obj, _ = json.JSONDecoder().raw_decode(text[start:])
         return obj
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         return None
 
 
@@ -116,7 +118,9 @@ def parse_run(stdout: str, stderr: str, returncode: int, *, where: str) -> TxnRe
                     "Fail", txn_hash=r.get("transaction_hash"), detail=vm)
             return TxnResult(r.get("transaction_hash"), "Success", vm, _int(r.get("gas_used")), [], _int(r.get("version")))
         if "status" in obj or "output" in obj:
-            move = (obj.get("output") or {}).get("Move") or {}
+            output = obj.get("output")  # found by fuzz/: any of these may be another JSON type
+            move = output.get("Move") if isinstance(output, dict) else None
+            move = move if isinstance(move, dict) else {}
             vm = str(move.get("vm_status", ""))
             status = obj.get("status")
             status = status if isinstance(status, str) else json.dumps(status)
@@ -125,11 +129,15 @@ def parse_run(stdout: str, stderr: str, returncode: int, *, where: str) -> TxnRe
                 if abort is not None:
                     raise abort
                 raise TransactionFailed(status, txn_hash=obj.get("hash"), detail=vm)
-            return TxnResult(obj.get("hash"), status, vm, _int(move.get("gas_used")), list(move.get("events") or []),
+            return TxnResult(obj.get("hash"), status, vm, _int(move.get("gas_used")), _events(move.get("events")),
                              _int(obj.get("block_height") or obj.get("version")))
     if returncode != 0:
         raise failure(_error_line(stderr, stdout), where=where, returncode=returncode)
     raise BackendError(f"{where}: unreadable transaction output: {(stdout or stderr).strip()[:200] or 'nothing'}")
+
+
+def _events(v: Any) -> list[Any]:
+    return list(v) if isinstance(v, list) else []
 
 
 def _int(v: Any) -> int | None:
