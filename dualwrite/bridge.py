@@ -6,10 +6,15 @@ return ``TxnResult``; failures raise the typed errors of ``dualwrite.errors``.
 
 from __future__ import annotations
 
+import hashlib
+import threading
+import time
+from collections.abc import Callable
+
 from dualwrite import abort_codes
 from dualwrite.backends.base import Backend, TxnResult
 from dualwrite.bcs import parse_hex
-from dualwrite.errors import FieldError, InputError, MoveAbort
+from dualwrite.errors import DualwriteError, FieldError, InputError, MoveAbort, SubmissionUnknown
 from dualwrite.structs import DualWriteStatus, LegacySummary, LotterySummary
 
 HASH_BYTES = 32
@@ -48,35 +53,92 @@ def parse_hash(text: str, what: str = "HASH", *, any_length: bool = False) -> by
 
 
 # -- writes ---------------------------------------------------------------------------------------
+#
+# Every write names the state it is to produce. When the CLI's report of a run is lost
+# (``SubmissionUnknown``: "Timeout … might still succeed", a failure after the CLI ran), that
+# state is re-read before anything else: there -> the run is reported as done, confirmed by the
+# state; not there within the lookup window -> exit 3, NOT re-sent (it may still commit).
+
+LOOKUP_WINDOW_S = 30.0
+_lookup_wait = threading.Event()  # never set: wait(t) is an interruptible pause between reads
+
+
+def _send(b: Backend, function: str, args: list[str], applied: Callable[[], bool]) -> TxnResult:
+    try:
+        return b.run(function, args)
+    except SubmissionUnknown as e:
+        return _look_up(e, applied)
+
+
+def _look_up(e: SubmissionUnknown, applied: Callable[[], bool]) -> TxnResult:
+    window = min(LOOKUP_WINDOW_S, e.lookup_window) if e.lookup_window is not None else LOOKUP_WINDOW_S
+    deadline = time.monotonic() + window
+    pause = 0.2
+    while True:
+        try:
+            done = applied()
+        except DualwriteError as le:
+            raise SubmissionUnknown(f"{e.message}; not re-sent, and reading the state to look it up failed: {le}",
+                                    txn_hash=e.txn_hash) from None
+        if done:
+            return TxnResult(e.txn_hash, "Success", f"confirmed by reading the state after: {e.message}", None,
+                             confirmed_by="state")
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise SubmissionUnknown(
+                f"{e.message}; not re-sent: the state does not show the change after {window:g}s of looking "
+                f"(it may still commit) — read it again (status/flags/pending) before running it again",
+                txn_hash=e.txn_hash)
+        _lookup_wait.wait(min(pause, left))
+        pause = min(pause * 2, 2.0)
 
 
 def init(b: Backend, abort_on_mismatch: bool, abort_on_missing: bool) -> TxnResult:
-    return b.run("legacy_bridge::init_dual_write", [_bool(abort_on_mismatch), _bool(abort_on_missing)])
+    def applied() -> bool:
+        f = flags(b)
+        return f.enabled and (f.abort_on_mismatch, f.abort_on_missing) == (abort_on_mismatch, abort_on_missing)
+
+    return _send(b, "legacy_bridge::init_dual_write", [_bool(abort_on_mismatch), _bool(abort_on_missing)], applied)
 
 
 def update_flags(b: Backend, enabled: bool, abort_on_mismatch: bool, abort_on_missing: bool) -> TxnResult:
-    return b.run("legacy_bridge::update_flags", [_bool(enabled), _bool(abort_on_mismatch), _bool(abort_on_missing)])
+    def applied() -> bool:
+        f = flags(b)
+        return (f.enabled, f.abort_on_mismatch, f.abort_on_missing) == (enabled, abort_on_mismatch, abort_on_missing)
+
+    return _send(b, "legacy_bridge::update_flags", [_bool(enabled), _bool(abort_on_mismatch), _bool(abort_on_missing)],
+                 applied)
 
 
 def set_expected(b: Backend, lottery_id: int, expected_hash: bytes) -> TxnResult:
     # hex without 0x: older CLI parsers reject the prefix
-    return b.run("legacy_bridge::set_expected_hash", [_u64(lottery_id), f"hex:{expected_hash.hex()}"])
+    return _send(b, "legacy_bridge::set_expected_hash", [_u64(lottery_id), f"hex:{expected_hash.hex()}"],
+                 lambda: status(b, lottery_id).expected_hash == expected_hash)
 
 
 def clear(b: Backend, lottery_id: int) -> TxnResult:
-    return b.run("legacy_bridge::clear_expected_hash", [_u64(lottery_id)])
+    return _send(b, "legacy_bridge::clear_expected_hash", [_u64(lottery_id)],
+                 lambda: status(b, lottery_id).expected_hash is None)
 
 
 def enable_mirror(b: Backend) -> TxnResult:
-    return b.run("legacy_bridge::enable_legacy_mirror", [])
+    return _send(b, "legacy_bridge::enable_legacy_mirror", [], lambda: is_mirror_enabled(b))
 
 
 def disable_mirror(b: Backend) -> TxnResult:
-    return b.run("legacy_bridge::disable_legacy_mirror", [])
+    return _send(b, "legacy_bridge::disable_legacy_mirror", [], lambda: not is_mirror_enabled(b))
 
 
 def mirror(b: Backend, lottery_id: int) -> TxnResult:
-    return b.run("history::mirror_summary_admin", [_u64(lottery_id)])
+    def applied() -> bool:  # what a mirror leaves: the legacy copy is the archive's summary
+        s = get_summary(b, lottery_id)
+        legacy = get_legacy(b, lottery_id)
+        if s is None or legacy is None:
+            return False
+        bcs = s.to_bcs()
+        return legacy.summary_bcs == bcs and legacy.archive_hash == hashlib.sha3_256(bcs).digest()
+
+    return _send(b, "history::mirror_summary_admin", [_u64(lottery_id)], applied)
 
 
 # -- reads ----------------------------------------------------------------------------------------

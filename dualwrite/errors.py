@@ -101,6 +101,19 @@ class TransientBackendError(BackendError):
     transient = True
 
 
+class SubmissionUnknown(BackendError):
+    """A run whose outcome the CLI did not see (``… might still succeed``): it may have been
+    submitted and may still commit, so it is looked up (by hash, or by re-reading the state it
+    was to change) and never simply sent again."""
+
+    transient = False
+
+    def __init__(self, message: str, *, txn_hash: str | None = None, lookup_window: float | None = None) -> None:
+        super().__init__(message)
+        self.txn_hash = txn_hash
+        self.lookup_window = lookup_window  # seconds worth waiting for the change to show
+
+
 class MoveAbort(DualwriteError):
     """The chain aborted the transaction; nothing it did stays."""
 

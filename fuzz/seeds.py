@@ -3,8 +3,9 @@
 - ``bcs``: the canonical bytes of every fixture summary, its legacy copy, status values, an
   event, and a non-canonical copy (as ``sim tamper --non-canonical`` writes it) for the lenient reader;
 - ``inputs``: every file of ``fixtures/summaries/`` as it is, under the name it has;
-- ``cli_output``: what ``dualwrite-supra`` (the simulator's Supra CLI) prints for views, runs,
-  aborts in its three styles, and bad arguments, captured from real runs on a fresh state;
+- ``cli_output``: the corpus of real CLI/node outputs in ``tests/cli_outputs/`` (one case per
+  form), and what ``dualwrite-supra`` (the simulator's Supra CLI) prints for views, runs,
+  aborts in its styles, and bad arguments, captured from real runs on a fresh state;
 - ``journal``: the journal of a real ``heal --apply`` of a drifted simulator, whole and torn;
 - ``evidence``: evidence files as ``write_json_evidence`` writes them.
 """
@@ -92,6 +93,11 @@ def cli_output_seeds() -> list[bytes]:
     ] + [(style, ["move", "tool", "run", "--function-id", "lottery_multi::legacy_bridge::init_dual_write",
                   "--args", "bool:true", "bool:false", "--assume-yes"]) for style in ("named", "code", "vmerror")]
     out = []
+    for case in sorted((REPO / "tests" / "cli_outputs").glob("*/")):
+        code = int((case / "exit").read_text().strip() or 0) if (case / "exit").exists() else 0
+        stdout = (case / "stdout").read_bytes() if (case / "stdout").exists() else b""
+        stderr = (case / "stderr").read_bytes() if (case / "stderr").exists() else b""
+        out.append(bytes([code % 128]) + stdout + SEP + stderr)
     with tempfile.TemporaryDirectory(prefix="dw-fuzz-seeds-") as tmp:
         saved = {k: os.environ.get(k) for k in ("DUALWRITE_STATE", "DUALWRITE_SUPRA_ABORT_STYLE")}
         os.environ["DUALWRITE_STATE"] = str(Path(tmp) / "s.sqlite")

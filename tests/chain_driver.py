@@ -50,15 +50,19 @@ def console_script(name: str) -> str:
 _NAMED = re.compile(
     r"Move abort in (?P<module>\S+?): (?P<name>[A-Za-z_][A-Za-z0-9_]*)\((?P<code>0x[0-9a-fA-F]+|\d+)\)"
     r"(?:: (?P<detail>.*))?", re.DOTALL)
-_CODE = re.compile(r"Move abort in (?P<module>\S+?): (?P<code>0x[0-9a-fA-F]+|\d+)\b")
+_CODE = re.compile(r"Move abort in (?P<module>\S+?): (?:abort code )?(?P<code>0x[0-9a-fA-F]+|\d+)\b")
 _VMERROR = re.compile(
     r"VMError \{ major_status: ABORTED, sub_status: Some\((?P<code>\d+)\)"
+    r"(?:, message: Some\(\"(?:[^\"\\]|\\.)*\"\))?(?:, exec_state: (?:None|Some\(ExecutionState \{ stack_trace: \[\] \}\)))?"
     r"(?:, location: Module\(ModuleId \{ address: (?P<addr>[^,\s]+), name: Identifier\(\"(?P<mod>\w+)\"\) \}\))?")
+# a view abort as nodes v11.3.6+ report it (decimal code; the module since v11.7)
+_NODE_VIEW = re.compile(r"Failed to execute view function: ABORTED with sub status (?P<code>\d+)"
+                        r"(?: at location Module (?P<module>\S+::\w+))?")
 _WRAPPER = "Command Aborted Reason("
 
 
 def parse_abort(text: str) -> MoveAbort | None:
-    """A ``MoveAbort`` out of any of the CLI's three abort shapes, or None."""
+    """A ``MoveAbort`` out of any of the abort shapes the simulator prints, or None."""
     if text.startswith(_WRAPPER) and text.endswith(")"):
         text = text[len(_WRAPPER):-1]
     m = _NAMED.search(text)
@@ -68,6 +72,9 @@ def parse_abort(text: str) -> MoveAbort | None:
     m = _CODE.search(text)
     if m:
         return MoveAbort(int(m.group("code"), 0), module=m.group("module"))
+    m = _NODE_VIEW.search(text)
+    if m:
+        return MoveAbort(int(m.group("code")), module=m.group("module") or "")
     m = _VMERROR.search(text)
     if m:
         module = f"{m.group('addr')}::{m.group('mod')}" if m.group("addr") else ""

@@ -241,7 +241,7 @@ def test_auto_picks_local_and_says_why(supra_on_path: dict[str, str]) -> None:
     assert d["enabled"] is True
 
 
-@pytest.mark.parametrize("style", ["named", "code", "vmerror"])
+@pytest.mark.parametrize("style", ["node", "node-v11.3", "named", "code", "abort-code", "vmerror"])
 def test_abort_shapes_through_local(supra_on_path: dict[str, str], style: str) -> None:
     """Whatever abort shape the CLI prints, dualwrite names the code and its name and exits 4."""
     env = {k: v for k, v in supra_on_path.items() if k != "bin"}

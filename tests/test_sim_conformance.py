@@ -909,7 +909,7 @@ def test_out_of_gas_is_a_failed_transaction_that_writes_nothing(sub):
     assert snapshot(sub.chain) == before
 
 
-@pytest.mark.parametrize("style", ["named", "code", "vmerror"])
+@pytest.mark.parametrize("style", ["node", "named", "code", "abort-code", "vmerror"])
 def test_supra_cli_abort_styles_carry_the_code(tmp_path, style):
     d = Subprocess(tmp_path / "state.sqlite", abort_style=style)
     try:
@@ -919,7 +919,8 @@ def test_supra_cli_abort_styles_carry_the_code(tmp_path, style):
         e = aborts(d, E_ALREADY_INITIALIZED, "legacy_bridge", lambda: d.run(LB + "init_dual_write", [b(True), b(True)]))
         assert e.module == f"{lm}::legacy_bridge"
         text = d.last.stderr
-        assert {"named": "E_ALREADY_INITIALIZED(0x1201)", "code": ": 0x1201", "vmerror": "Some(4609)"}[style] in text
+        assert {"node": "E_ALREADY_INITIALIZED(0x1201)", "named": "E_ALREADY_INITIALIZED(0x1201)", "code": ": 0x1201",
+                "abort-code": ": abort code 4609", "vmerror": "Some(4609)"}[style] in text
         # a view abort, in the {"message"} body, exit 0
         aborts(d, E_PAGINATION_LIMIT, "history", lambda: d.view(H + "list_finalized", [u64(0), u64(1001)]))
         assert d.last.returncode == 0 and "message" in json.loads(d.last.stdout)
@@ -928,5 +929,8 @@ def test_supra_cli_abort_styles_carry_the_code(tmp_path, style):
         assert e.code == 2
         # the raw text of each shape parses to the same code
         assert parse_abort(d.last.stdout).code == 2
+        if style == "node":  # the default: what nodes v11.7+ answer
+            assert json.loads(d.last.stdout)["message"] == \
+                "Failed to execute view function: ABORTED with sub status 2 at location Module vrf_hub::table"
     finally:
         d.close()

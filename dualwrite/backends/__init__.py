@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from dualwrite.backends.base import Backend, ModuleAddresses, TxnResult
-from dualwrite.backends.cli_output import parse_run, parse_view
+from dualwrite.backends.cli_output import TXN_HASH, parse_run, parse_view
 from dualwrite.backends.runners import (
     DockerExecRunner,
     DockerRunRunner,
@@ -24,7 +24,7 @@ from dualwrite.backends.runners import (
     Runner,
     docker_client,
 )
-from dualwrite.errors import BackendError, BackendTimeout, BackendUnavailable, InputError
+from dualwrite.errors import BackendError, BackendTimeout, BackendUnavailable, InputError, SubmissionUnknown
 
 BACKEND_NAMES = ("sim", "local", "docker", "podman", "auto")
 _retry_wait = __import__("threading").Event()  # never set: wait(t) is an interruptible back-off
@@ -92,8 +92,9 @@ class SimBackend:
     def run(self, function: str, args: list[str]) -> TxnResult:
         txn = self.chain.run(self.addresses.function_id(function), args, profile=self.profile)
         move = txn["output"]["Move"]
+        height = (txn.get("block_header") or {}).get("height", txn.get("block_height"))
         return TxnResult(txn["hash"], txn["status"], move["vm_status"], move["gas_used"], move["events"],
-                         txn.get("block_height"))
+                         txn.get("block_height"), None if height is None else int(height))
 
     def view(self, function: str, args: list[str]) -> list[Any]:
         return self.chain.view(self.addresses.function_id(function), args)
@@ -150,23 +151,48 @@ class CliBackend:
         return argv
 
     def _call(self, kind: str, function: str, args: list[str]):
+        """One CLI call; a view retried on transient failures, a run only when it cannot have been sent.
+
+        A run is re-sent only after a failure of the runner itself (the container was not
+        there, so the CLI never started). Once the CLI has run, a failure that may come after
+        submission is never answered by sending again: it is ``SubmissionUnknown``, for the
+        caller to look up (``bridge`` re-reads the state the run was to change)."""
         argv = self.argv(kind, function, args)
         where = f"{self.name} backend, {function}"
         attempt = 0
         while True:
             try:
                 c = self.runner.execute(argv, self.cfg.timeout)
-                parse = parse_view if kind == "view" else parse_run
-                return parse(c.stdout, c.stderr, c.returncode, where=where)
             except BackendError as e:
                 if self.note and isinstance(e, BackendUnavailable) and self.note not in e.message:
                     e.message = f"{e.message} [{self.note}]"  # say why auto picked what is not there
                     e.args = (e.message,)
-                # a run that timed out may have been submitted: never send it twice
-                if not e.transient or attempt >= self.cfg.retries or (kind == "run" and isinstance(e, BackendTimeout)):
+                if kind == "run" and isinstance(e, BackendTimeout):
+                    # killed at our own deadline: it may have been submitted; never sent twice
+                    e.message = f"{e.message} (the transaction may have been submitted: not re-sent; " \
+                                f"check the state before running it again)"
+                    e.args = (e.message,)
                     raise
-                attempt += 1
-                _retry_wait.wait(min(0.5 * 2 ** (attempt - 1), 5.0))
+                if not e.transient or attempt >= self.cfg.retries:
+                    raise
+            else:
+                try:
+                    if kind == "view":
+                        return parse_view(c.stdout, c.stderr, c.returncode, where=where)
+                    return parse_run(c.stdout, c.stderr, c.returncode, where=where)
+                except SubmissionUnknown as e:
+                    e.lookup_window = self.cfg.timeout
+                    raise
+                except BackendError as e:
+                    if kind == "run" and e.transient:
+                        # the CLI ran: whatever the text says, the transaction may be out
+                        raise SubmissionUnknown(f"{e.message} (the transaction may have been submitted)",
+                                                txn_hash=_hash_in(c.stdout + "\n" + c.stderr),
+                                                lookup_window=self.cfg.timeout) from None
+                    if not e.transient or attempt >= self.cfg.retries:
+                        raise
+            attempt += 1
+            _retry_wait.wait(min(0.5 * 2 ** (attempt - 1), 5.0))
 
     def run(self, function: str, args: list[str]) -> TxnResult:
         return self._call("run", function, args)
@@ -179,6 +205,11 @@ class CliBackend:
 
     def close(self) -> None:
         self.runner.close()
+
+
+def _hash_in(text: str) -> str | None:
+    m = TXN_HASH.search(text)
+    return m[0] if m else None
 
 
 def _docker(cfg: BackendConfig) -> CliBackend:

@@ -40,6 +40,8 @@ class TxnResult:
     gas_used: int | None
     events: list[dict[str, Any]] = field(default_factory=list)
     version: int | None = None
+    block_height: int | None = None  # block_header.height of the run JSON
+    confirmed_by: str | None = None  # set when the CLI's report was lost and a lookup found the change
 
     def event_names(self) -> list[str]:
         return [str(e.get("type", "")).rsplit("::", 1)[-1] for e in self.events]

@@ -37,10 +37,13 @@ def _txn_out(backend, action: str, txn: TxnResult, as_json: bool, extra: dict | 
     if as_json:
         emit_json({"backend": backend.describe(), "action": action, "transaction_hash": txn.hash, "status": txn.status,
                    "vm_status": txn.vm_status, "gas_used": txn.gas_used, "version": txn.version,
+                   "block_height": txn.block_height, "confirmed_by": txn.confirmed_by,
                    "events": txn.events, **(extra or {})})
         return
     events = ", ".join(txn.event_names()) or "no events"
     click.echo(f"{action}: {txn.status} (txn {txn.hash}; {events})")
+    if txn.confirmed_by:
+        click.echo(f"note: the CLI did not report the outcome; it was NOT re-sent — {txn.vm_status}", err=True)
 
 
 def _transact(cfg, as_json: bool, label: str, call, extra: dict | None = None) -> TxnResult:
@@ -141,7 +144,7 @@ def mirror_cmd(lottery_id, cfg, as_json):
     with opened(cfg) as b:
         say_backend(b, as_json)
         txn = bridge.mirror(b, lottery_id)
-        wrote = "LegacySummaryEvent" in txn.event_names()
+        wrote = "LegacySummaryEvent" in txn.event_names() or txn.confirmed_by is not None
         _txn_out(b, f"mirror_summary_admin({lottery_id})", txn, as_json,
                  {"lottery_id": lottery_id, "legacy_written": wrote})
         if not wrote and not as_json:

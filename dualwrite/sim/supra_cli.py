@@ -6,8 +6,10 @@ the node's body does); runs print the transaction JSON (``account: ...`` on stde
 failures print ``Error: ...`` on stderr and exit 1; grammar errors exit 2, as clap does.
 
 The state file: ``$DUALWRITE_STATE``, else ``$SUPRA_HOME/dualwrite-sim.sqlite``, else the
-per-user default. ``DUALWRITE_SUPRA_ABORT_STYLE`` = ``named`` (default) | ``code`` |
-``vmerror`` picks which of the CLI's three abort shapes is printed.
+per-user default. ``DUALWRITE_SUPRA_ABORT_STYLE`` picks the abort shape (``dualwrite.sim.abort_styles``):
+``node`` (default: a view abort as nodes v11.7+ say it, ``Failed to execute view function: ABORTED
+with sub status <decimal> at location Module 0x…::<module>``), ``node-v11.3``, ``named``, ``code``,
+``abort-code``, ``vmerror``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any, NoReturn
 
 from dualwrite import __version__
 from dualwrite.errors import DualwriteError, InputError, MoveAbort, TransactionFailed
+from dualwrite.sim.abort_styles import run_abort_message, style_from_env, view_abort_message
 
 SUPRA_VERSION = f"supra 9.0.0 (dualwrite-supra {__version__}, embedded simulator)"
 
@@ -57,18 +60,6 @@ def build_parser() -> argparse.ArgumentParser:
     return root
 
 
-def abort_text(e: MoveAbort) -> str:
-    style = os.environ.get("DUALWRITE_SUPRA_ABORT_STYLE", "named")
-    if style == "code":
-        return f"Move abort in {e.module}: {e.code:#x}"
-    if style == "vmerror":
-        addr, _, mod = e.module.rpartition("::")
-        return (f"VMError {{ major_status: ABORTED, sub_status: Some({e.code}), location: Module(ModuleId "
-                f"{{ address: {addr}, name: Identifier(\"{mod}\") }}), indices: [], offsets: [] }}")
-    name = e.name or "ABORT"
-    return f"Move abort in {e.module}: {name}({e.code:#x}): {e.detail}"
-
-
 def _fail(text: str) -> int:
     sys.stderr.write(f"Error: {text}\n")
     return 1
@@ -102,6 +93,7 @@ def run(argv: list[str]) -> int:
     from dualwrite.sim.chain import Chain, OutOfGas
 
     try:
+        style = style_from_env()
         chain = Chain(lottery_multi=os.environ.get("DUALWRITE_SIM_LOTTERY_MULTI_ADDRESS") or None,
                       lottery=os.environ.get("DUALWRITE_SIM_LOTTERY_ADDRESS") or None)
     except DualwriteError as e:
@@ -116,7 +108,7 @@ def run(argv: list[str]) -> int:
             try:
                 result = chain.view(args.function_id, args.args, type_args=args.type_args)
             except MoveAbort as e:
-                _print_json({"message": f"Invalid view function call: {abort_text(e)}"})
+                _print_json({"message": view_abort_message(e, style)})
                 return 0
             _print_json({"result": result})
             return 0
@@ -130,7 +122,7 @@ def run(argv: list[str]) -> int:
             txn = chain.run(args.function_id, args.args, profile=args.profile, type_args=args.type_args,
                             max_gas=args.max_gas, gas_unit_price=args.gas_unit_price)
         except MoveAbort as e:
-            return _fail(f"Command Aborted Reason(Simulation failed with status: {abort_text(e)})")
+            return _fail(run_abort_message(e, style))
         except OutOfGas as e:
             _print_json(e.txn)
             return 0
