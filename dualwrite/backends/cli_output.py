@@ -152,7 +152,7 @@ def find_abort(text: str) -> MoveAbort | None:
     if text.lstrip()[:1] in ("{", "["):  # a whole JSON body (an HTTP error body): read its strings unescaped
         try:
             doc = json.loads(text)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):  # RecursionError: found by fuzz/
             doc = None
         for s in _strings(doc):
             if (a := find_abort(s)) is not None:
@@ -166,14 +166,16 @@ def find_abort(text: str) -> MoveAbort | None:
 
 
 def _strings(doc: Any):
-    if isinstance(doc, str):
-        yield doc
-    elif isinstance(doc, dict):
-        for v in doc.values():
-            yield from _strings(v)
-    elif isinstance(doc, list):
-        for v in doc:
-            yield from _strings(v)
+    """Every string in a JSON value, depth first, without recursion (a body may nest ~1000 deep)."""
+    stack = [doc]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            yield v
+        elif isinstance(v, dict):
+            stack.extend(reversed(list(v.values())))
+        elif isinstance(v, list):
+            stack.extend(reversed(v))
 
 
 def first_json(text: str) -> Any:
