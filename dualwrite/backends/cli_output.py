@@ -178,6 +178,10 @@ def _strings(doc: Any):
             stack.extend(reversed(v))
 
 
+MAX_JSON_FAILURES = 256
+_JSON_START = re.compile(r'\{\s*["}]|\[\s*[-0-9"\[{\]tfn]')
+
+
 def first_json(text: str) -> Any:
     """The JSON document in *text*: the first position that decodes to an object or a list.
 
@@ -196,16 +200,30 @@ def first_json(text: str) -> Any:
     decoder = json.JSONDecoder()
     first: Any = None
     i = 0
-    while True:
-        starts = [p for p in (text.find("{", i), text.find("[", i)) if p >= 0]
+    # bounded work (found as a low exec/s in fuzz/: 60 KB of "[[[…x" or of "[debug]" lines took seconds, as
+    # every failed decode also counts the lines before it): a candidate must look like the start of a
+    # document (so "[debug]" is skipped for the price of a regex match), and after MAX_JSON_FAILURES
+    # candidates that look like one and do not decode, the search stops.
+    failures = 0
+    brace, bracket = text.find("{"), text.find("[")  # the next of each at or after i, kept up to date
+    while failures < MAX_JSON_FAILURES:
+        if 0 <= brace < i:
+            brace = text.find("{", i)
+        if 0 <= bracket < i:
+            bracket = text.find("[", i)
+        starts = [p for p in (brace, bracket) if p >= 0]
         if not starts:
             return first
         pos = min(starts)
+        if not _JSON_START.match(text, pos):
+            i = pos + 1
+            continue
         try:
             obj, end = decoder.raw_decode(text, pos)
         except RecursionError:  # found by fuzz/: nesting no CLI prints
             return first
         except json.JSONDecodeError:
+            failures += 1
             i = pos + 1
             continue
         if isinstance(obj, (dict, list)):
@@ -216,6 +234,7 @@ def first_json(text: str) -> Any:
             i = end  # what lies inside this document is not another one
         else:
             i = pos + 1
+    return first
 
 
 _first_json = first_json  # the old private name
