@@ -10,11 +10,16 @@ then times ``dualwrite.audit.verify.verify`` — the call behind ``dualwrite ver
 - ``podman``: ``podman exec`` into a warm container of the simulator image whose
   /supra/configs is the benchmark's state directory (skipped, with a note, without podman);
 
+- ``rpc``: the read-only ``rpc`` backend (httpx) against the emulated node ``dualwrite sim serve``
+  (a separate process: client and node share the machine's cores) over ``--rpc-count``
+  lotteries (default ``--scale-count``), ``--jobs 1`` and ``--jobs 16``, against ``local``;
+
 each with ``--jobs 1`` and ``--jobs 8`` (subprocess backends verify ``--cli-count``
 lotteries, default ``--count``: two CLI calls per lottery make them slow). Every run must
 find exactly the five drifted lotteries. Then ``verify --all`` (paging through
 ``list_finalized`` included) on ``sim`` at ``--count`` and at ``--scale-count`` lotteries,
-against the ideal linear ratio. It prints a table and the ratios, and removes everything
+against the ideal linear ratio, and the same over RPC (``--jobs`` 4, the CLI's default; the legacy
+archive listed from its events, as ``verify --all`` does). It prints a table and the ratios, and removes everything
 it made (state, container). Sim figures are the best of ``--repeat`` runs.
 """
 
@@ -100,14 +105,37 @@ def best_of(repeat: int, backend: Backend, ids: list[int], jobs: int, count: int
     return min(timed(backend, ids, jobs, count)[0] for _ in range(repeat))
 
 
-def verify_all(b: Backend, n: int) -> float:
+def verify_all(b: Backend, n: int, jobs: int = 1) -> float:
     """``verify --all`` in one call: every id of list_finalized (paged by 1000), then the diffs."""
     t = time.perf_counter()
     every = all_ids(b)
     assert len(every) == n
-    rep = verify(b, every, jobs=1)
+    rep = verify(b, every, jobs=jobs)
     assert {c.diff.lottery_id for c in rep.failing} == expected_failing(n)
     return time.perf_counter() - t
+
+
+@contextmanager
+def node(state: Path) -> Iterator[Backend]:
+    """``dualwrite sim serve`` on ``state`` (its own process) and an ``rpc`` backend reading from it."""
+    from dualwrite.backends import ModuleAddresses
+
+    with Chain(state) as c:
+        addrs = ModuleAddresses(c.addresses.lottery_multi, c.addresses.lottery)
+    p = subprocess.Popen([sys.executable, "-m", "dualwrite", "sim", "serve", "--state", str(state)],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        url = p.stdout.readline().strip()
+        if not url.startswith("http://127.0.0.1:"):
+            raise SystemExit(f"sim serve did not start (exit {p.poll()})")
+        b = open_backend(BackendConfig(backend="rpc", rpc_url=url, addresses=addrs))
+        try:
+            yield b
+        finally:
+            b.close()
+    finally:
+        p.terminate()
+        p.wait(timeout=30)
 
 
 def podman_env() -> dict[str, str]:
@@ -143,8 +171,9 @@ def main() -> int:
     p.add_argument("--count", type=int, default=1000, help="lotteries to verify (default 1000)")
     p.add_argument("--cli-count", type=int, help="lotteries for the subprocess backends (default: --count)")
     p.add_argument("--scale-count", type=int, default=10000, help="the larger sim run for scaling (default 10000)")
+    p.add_argument("--rpc-count", type=int, help="lotteries for the rpc backend (default: --scale-count)")
     p.add_argument("--repeat", type=int, default=3, help="sim timing runs, best kept (default 3)")
-    p.add_argument("--skip", action="append", default=[], choices=["local", "podman", "scale"],
+    p.add_argument("--skip", action="append", default=[], choices=["local", "podman", "scale", "rpc"],
                    help="leave a part out (repeatable)")
     a = p.parse_args()
     cli_count = min(a.cli_count or a.count, a.count)
@@ -204,17 +233,34 @@ def main() -> int:
                         pod.close()
 
         scale: list[tuple[int, float]] = []
-        if "scale" not in a.skip:
-            big = tmp / "scale.sqlite"
+        rpc_scale: list[tuple[int, float]] = []
+        big = tmp / "scale.sqlite"
+        rpc_count = a.rpc_count or a.scale_count
+        if "scale" not in a.skip or ("rpc" not in a.skip and rpc_count == a.scale_count):
             t0 = time.perf_counter()
             build_state(big, a.scale_count)
             print(f"  built {a.scale_count} lotteries in {time.perf_counter() - t0:.1f}s", flush=True)
+        if "scale" not in a.skip:
             for path, n in ((state, a.count), (big, a.scale_count)):
                 b = open_backend(BackendConfig(backend="sim", state=path))
                 try:
                     scale.append((n, min(verify_all(b, n) for _ in range(a.repeat))))
                 finally:
                     b.close()
+        if "rpc" not in a.skip:
+            rpc_state = big
+            if rpc_count != a.scale_count:
+                rpc_state = tmp / "rpc.sqlite"
+                build_state(rpc_state, rpc_count)
+            with node(rpc_state) as b:
+                for jobs in (1, 16):
+                    dt, _ = timed(b, list(range(1, rpc_count + 1)), jobs, rpc_count)
+                    rows.append(Row("rpc", jobs, rpc_count, dt, "httpx -> sim serve"))
+                    print(f"  rpc jobs {jobs}: {rows[-1].rate:,.0f}/s", flush=True)
+            for path, n in ((state, a.count), (rpc_state, rpc_count)):
+                with node(path) as b:
+                    rpc_scale.append((n, min(verify_all(b, n, jobs=4) for _ in range(a.repeat))))
+                    print(f"  rpc verify --all {n}: {rpc_scale[-1][1]:.2f}s", flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -224,11 +270,24 @@ def main() -> int:
         print(f"{r.backend:<8} {r.jobs:>4} {r.count:>9} {r.seconds:>9.3f} {r.rate:>12,.1f}")
     for n, t in scale:
         print(f"{'sim all':<8} {1:>4} {n:>9} {t:>9.3f} {n / t:>12,.1f}   (verify --all: paging + diff)")
+    for n, t in rpc_scale:
+        print(f"{'rpc all':<8} {4:>4} {n:>9} {t:>9.3f} {n / t:>12,.1f}   (verify --all over RPC: paging, events, diff)")
     print()
     by = {(r.backend, r.jobs): r for r in rows}
     for name in ("sim", "local", "podman"):
         if (name, 1) in by and (name, 8) in by:
             print(f"{name}: jobs 8 / jobs 1 throughput = {by[(name, 8)].rate / by[(name, 1)].rate:.2f}x")
+    if ("rpc", 1) in by and ("rpc", 16) in by:
+        print(f"rpc: jobs 16 / jobs 1 throughput = {by[('rpc', 16)].rate / by[('rpc', 1)].rate:.2f}x")
+    if ("rpc", 1) in by and ("local", 1) in by:
+        best_local = max(r.rate for r in rows if r.backend == "local")
+        best_rpc = max(r.rate for r in rows if r.backend == "rpc")
+        print(f"rpc / local (the CLI path), jobs 1: {by[('rpc', 1)].rate / by[('local', 1)].rate:,.0f}x; "
+              f"best against best: {best_rpc / best_local:,.0f}x (goal: >= 100x)")
+    if len(rpc_scale) == 2:
+        (n1, t1), (n2, t2) = rpc_scale
+        print(f"rpc scaling: {n2}/{n1} lotteries took {t2 / t1:.2f}x the time (ideal linear: {n2 / n1:.0f}x); "
+              f"verify --all on {n2}: {t2:.1f}s (goal: <= 20s)")
     if (("sim", 1) in by) and (("local", 1) in by):
         print(f"sim in-process / local per lottery: {by[('sim', 1)].rate / by[('local', 1)].rate:,.0f}x faster")
     if len(scale) == 2:

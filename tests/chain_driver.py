@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from dualwrite.errors import MoveAbort, TransactionFailed
+from dualwrite.errors import InputError, MoveAbort, TransactionFailed
 from dualwrite.sim.chain import Chain, CliError
 from dualwrite.structs import LotterySummary
 
@@ -255,7 +255,69 @@ class Subprocess(Driver):
         return _finalized(result["version"], result["transaction_hash"], result["events"])
 
 
-DRIVERS = {"inprocess": InProcess, "subprocess": Subprocess}
+#: what each view returns, in the schema's names (tests/rpc_schema.json)
+VIEW_SHAPES = {
+    "dual_write_status": "DualWriteStatus", "dual_write_flags": "DualWriteStatus",
+    "pending_expected_hashes": "VectorU64", "get_summary@history": "LotterySummary",
+    "list_finalized": "VectorU64", "get_summary@history_bridge": "OptionLegacySummary",
+}
+
+
+class Rpc(Driver):
+    """Views through the emulated RPC node (a real loopback server, real httpx); entry functions
+    and finalisation in-process (the node serves reads; writes are signed by the CLI)."""
+
+    name = "rpc"
+
+    def __init__(self, state: Path | str) -> None:
+        super().__init__(state)
+        self._node = None
+        self._client = None
+
+    @property
+    def client(self):
+        if self._client is None:
+            from dualwrite.backends.rpc import RpcClient
+            from tests.rpc_node import InThreadNode, schema_hook
+
+            self.chain  # the state file exists before the node opens it
+            self._node = InThreadNode(self.state)
+            self._client = RpcClient(self._node.url, retries=0)
+            schema_hook(self._client)
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._node.stop()
+            self._client = self._node = None
+        super().close()
+
+    def run(self, function_id: str, args: Sequence[str] = (), profile: str = "default") -> dict[str, Any]:
+        return self.chain.run(function_id, list(args), profile=profile, gas_unit_price=100, max_gas=100000)
+
+    def finalize(self, summary: LotterySummary) -> dict[str, Any]:
+        return InProcess.finalize(self, summary)  # type: ignore[arg-type]
+
+    def view(self, function_id: str, args: Sequence[str] = ()) -> list[Any]:
+        from dualwrite.backends.rpc import _arg
+        from tests.rpc_node import validate
+
+        addr, module, fn = function_id.split("::")
+        full = f"{self.chain.addresses.resolve(addr)}::{module}::{fn}"
+        try:
+            result = self.client.view(full, [_arg(a) for a in args])
+        except MoveAbort:
+            raise
+        except InputError as e:  # the node's 400 for what the CLI calls invalid arguments
+            raise CliError(str(e)) from None
+        shape = VIEW_SHAPES.get(f"{fn}@{module}", VIEW_SHAPES.get(fn))
+        if shape and len(result) == 1:
+            validate(shape, result[0])
+        return result
+
+
+DRIVERS = {"inprocess": InProcess, "subprocess": Subprocess, "rpc": Rpc}
 
 
 def make_driver(kind: str, state: Path | str, **kwargs: Any) -> Driver:

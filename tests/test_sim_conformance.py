@@ -139,7 +139,7 @@ def version(d: Driver) -> int:
     return d.chain.version()
 
 
-@pytest.fixture(params=["inprocess", "subprocess"])
+@pytest.fixture(params=["inprocess", "subprocess", "rpc"])
 def driver(request, tmp_path) -> Driver:
     d = make_driver(request.param, tmp_path / "state.sqlite")
     yield d

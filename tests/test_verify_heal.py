@@ -30,6 +30,7 @@ from dualwrite.backends import BackendConfig, SimBackend, open_backend
 from dualwrite.cli.main import cli
 from dualwrite.demo import make_summary
 from dualwrite.errors import InputError, MoveAbort
+from dualwrite.sim.chain import Chain
 from dualwrite.sim.install import install_supra_script
 from dualwrite.sim.store import u64_to_sql
 from dualwrite.sim.tamper import non_canonical_bytes
@@ -198,11 +199,14 @@ def test_verify_exit_3_on_a_corrupted_state_row(world: World) -> None:
 
 
 def age_pending(path: Path, lottery_id: int, seconds: float) -> None:
-    """Move the commit time of the lottery's Started event into the past (a pending that has waited)."""
+    """Let the lottery's pending expectation wait: the simulator's clock moves forward (``sim clock --advance``);
+    the age counts from the block its Started event landed in."""
     with sqlite3.connect(path) as db:
-        db.execute("UPDATE transactions SET timestamp_us = timestamp_us - ? WHERE version IN "
-                   "(SELECT version FROM events WHERE lottery_id = ? AND type LIKE '%::ArchiveDualWriteStartedEvent')",
-                   (int(seconds * 1e6), u64_to_sql(lottery_id)))
+        (n,) = db.execute("SELECT COUNT(*) FROM events WHERE lottery_id = ? AND type LIKE '%::ArchiveDualWriteStartedEvent'",
+                          (u64_to_sql(lottery_id),)).fetchone()
+    assert n, f"lottery {lottery_id} has no Started event"
+    with Chain(path) as chain:
+        chain.advance_clock(seconds)
 
 
 def test_verify_pending_policy(world: World) -> None:

@@ -180,7 +180,7 @@ def diff(backend: Backend, lottery_id: int, *, pending_ids: set[int] | None = No
     since = None
     if expected is not None:
         since_fn = getattr(backend, "pending_since", None)
-        since = since_fn(lottery_id) if since_fn else None
+        since = since_fn(lottery_id, expected) if since_fn else None
     return classify(lottery_id, history, legacy, expected, since)
 
 

@@ -88,10 +88,16 @@ def empty_message(what: str = "lotteries") -> str:
 
 
 def all_ids(backend: Backend) -> list[int]:
-    """Every id of ``history::list_finalized`` (paged), then every pending id not among them."""
+    """Every id of ``history::list_finalized`` (paged), then every pending id not among them, then (where the
+    backend can list the legacy archive, from its LegacySummaryEvents) every id only history_bridge holds."""
     finalized = bridge.all_finalized(backend)
     seen = set(finalized)
-    return finalized + [i for i in bridge.pending(backend) if i not in seen]
+    out = finalized + [i for i in bridge.pending(backend) if i not in seen]
+    legacy_ids = getattr(backend, "legacy_ids", None)
+    if legacy_ids is not None:
+        seen = set(out)
+        out += [i for i in legacy_ids() if i not in seen]
+    return out
 
 
 @dataclass(frozen=True)
@@ -206,6 +212,12 @@ def verify(backend: Backend, ids: Iterable[int], *, policy: Policy = Policy(), j
     except DualwriteError:
         pending_ids = None  # fall back to one status view per lottery
     now = datetime.now(timezone.utc)
+    chain_now = getattr(backend, "chain_now", None)
+    if chain_now is not None:  # a simulator whose clock was moved forward, a node's latest block
+        try:
+            now = max(now, chain_now())
+        except DualwriteError:
+            pass  # ages then count from this machine's clock
 
     def check(b: Backend, lottery_id: int) -> Checked | Unchecked:
         try:

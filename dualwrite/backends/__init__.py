@@ -26,7 +26,8 @@ from dualwrite.backends.runners import (
 )
 from dualwrite.errors import BackendError, BackendTimeout, BackendUnavailable, InputError, SubmissionUnknown
 
-BACKEND_NAMES = ("sim", "local", "docker", "podman", "auto")
+BACKEND_NAMES = ("sim", "local", "docker", "podman", "auto", "rpc")
+READS = ("auto", "rpc", "cli")
 _retry_wait = __import__("threading").Event()  # never set: wait(t) is an interruptible back-off
 
 
@@ -56,6 +57,12 @@ class BackendConfig:
     timeout: float = 120.0
     retries: int = 2
     state: Path | None = None  # sim
+    # reads over the RPC node (backends/rpc.py): "auto" = over HTTP whenever rpc_url is known (not on sim)
+    reads: str = "auto"
+    rpc_headers: tuple[str, ...] = ()  # "Name: value" provider keys: sent, never printed
+    rpc_timeout: float = 10.0
+    rpc_retries: int = 8
+    events_checkpoint: Path | None = None
 
     @classmethod
     def from_env(cls, **overrides: Any) -> "BackendConfig":
@@ -70,6 +77,8 @@ class BackendConfig:
             base["volume_suffix"] = env["PODMAN_VOLUME_SUFFIX"]
         if env.get("DOCKER_HOST"):
             base["docker_host"] = env["DOCKER_HOST"]
+        if env.get("DUALWRITE_RPC_HEADERS"):  # one "Name: value" per line
+            base["rpc_headers"] = tuple(ln for ln in env["DUALWRITE_RPC_HEADERS"].splitlines() if ln.strip())
         base.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**base)
 
@@ -102,12 +111,24 @@ class SimBackend:
     def describe(self) -> str:
         return f"sim (state {self.chain.path})"
 
-    def pending_since(self, lottery_id: int):
-        """When the pending expectation was registered (its Started event's commit time)."""
+    def pending_since(self, lottery_id: int, expected_hash: bytes | None = None):
+        """When the pending expectation was registered (its Started event's block time)."""
         from datetime import datetime, timezone
 
         t = self.chain.last_event_time("ArchiveDualWriteStartedEvent", lottery_id)
         return None if t is None else datetime.fromtimestamp(t, timezone.utc)
+
+    def chain_now(self):
+        """The chain's time (the simulator's clock), so ages hold when the clock was moved forward."""
+        from datetime import datetime, timezone
+
+        return datetime.fromtimestamp(self.chain.clock_us() / 1e6, timezone.utc)
+
+    def event_source(self):
+        """The event log, paged as the node pages it (``dualwrite events``)."""
+        from dualwrite.backends.events import ChainEvents
+
+        return ChainEvents(self.chain)
 
     def fork(self) -> "SimBackend":
         """An independent connection for another thread (SQLite connections are not shared)."""
@@ -252,9 +273,44 @@ def _auto(cfg: BackendConfig) -> Backend:
     raise BackendUnavailable("auto backend: nothing to run the Supra CLI with: " + "; ".join(tried))
 
 
+def _rpc_reader(cfg: BackendConfig):
+    from dualwrite.backends.rpc import RpcBackend, parse_headers
+
+    return RpcBackend(cfg.rpc_url, cfg.addresses, headers=parse_headers(cfg.rpc_headers), timeout=cfg.rpc_timeout,
+                      retries=cfg.rpc_retries, connections=64, checkpoint=cfg.events_checkpoint)
+
+
 def open_backend(cfg: BackendConfig | None = None) -> Backend:
+    """The backend ``cfg`` names; with an RPC URL, its reads go to the node over HTTP (``--reads cli`` keeps them
+    on the CLI), its writes stay where the keys are."""
     cfg = cfg or BackendConfig.from_env()
     name = cfg.backend
+    if cfg.reads not in READS:
+        raise InputError(f"--reads {cfg.reads!r}: expected one of {', '.join(READS)}")
+    if name == "rpc":
+        if not cfg.rpc_url:
+            raise InputError("--backend rpc needs --rpc-url URL (env DUALWRITE_RPC_URL): the node to read from")
+        if cfg.reads == "cli":
+            raise InputError("--backend rpc --reads cli: the rpc backend has no CLI; pick a CLI backend for --reads cli")
+        return _rpc_reader(cfg)
+    if cfg.reads == "rpc" and not cfg.rpc_url:
+        raise InputError("--reads rpc needs --rpc-url URL (env DUALWRITE_RPC_URL)")
+    over_rpc = bool(cfg.rpc_url) and (cfg.reads == "rpc" or (cfg.reads == "auto" and name != "sim"))
+    reader = _rpc_reader(cfg) if over_rpc else None  # bad addresses or URL: fail before touching a CLI
+    try:
+        writer = _open_writer(cfg, name)
+    except BaseException:
+        if reader is not None:
+            reader.close()
+        raise
+    if reader is None:
+        return writer
+    from dualwrite.backends.rpc import SplitBackend
+
+    return SplitBackend(writer, reader)
+
+
+def _open_writer(cfg: BackendConfig, name: str) -> Backend:
     if name == "docker-compose":
         name = "docker"
     if name == "sim":

@@ -22,14 +22,14 @@ from dualwrite.evidence import write_evidence_with_sidecar, write_json_evidence
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
 
 
-def parse_duration(text: str) -> timedelta:
+def parse_duration(text: str, what: str = "--pending-grace") -> timedelta:
     """``2h``, ``30m``, ``90s``, ``1h30m`` or plain seconds."""
     t = text.strip().lower()
     if t.isdigit():
         return timedelta(seconds=int(t))
     parts = re.fullmatch(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", t)
     if not t or not parts or not any(parts.groups()):
-        raise InputError(f"--pending-grace {text!r}: expected a duration like 2h, 30m, 1h30m or seconds")
+        raise InputError(f"{what} {text!r}: expected a duration like 2h, 30m, 1h30m or seconds")
     d, h, m, s = (int(x or 0) for x in parts.groups())
     return timedelta(days=d, hours=h, minutes=m, seconds=s)
 
@@ -169,6 +169,8 @@ def heal_cmd(ids, apply, enable_mirror, journal, cfg, as_json):
     """
     lottery_ids = parse_ids(ids, "LOTTERY_ID") if ids else None
     with opened(cfg) as b:
+        if apply and getattr(b, "read_only", False):
+            raise InputError(b.refusal("heal --apply writes"))
         rep = run_heal(b, lottery_ids, apply=apply, enable_mirror=enable_mirror, journal=journal)
     if as_json:
         emit_json(rep.to_json())

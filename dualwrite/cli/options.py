@@ -16,7 +16,7 @@ from dualwrite.backends import BackendConfig, ModuleAddresses, open_backend
 from dualwrite.backends.base import Backend
 from dualwrite.errors import InputError
 
-BACKEND_CHOICE = click.Choice(["sim", "local", "docker", "docker-compose", "podman", "auto"])
+BACKEND_CHOICE = click.Choice(["sim", "local", "docker", "docker-compose", "podman", "auto", "rpc"])
 _CFG_FIELDS = {f.name for f in fields(BackendConfig)}
 
 
@@ -44,7 +44,19 @@ def backend_options(f):
                      help="Where to run [default: sim; env DUALWRITE_BACKEND]."),
         click.option("--profile", help="Supra CLI profile that signs (passed through)."),
         click.option("--config", "supra_config", help="Supra CLI --config path (passed through)."),
-        click.option("--rpc-url", help="RPC node URL (passed through as --rpc-url)."),
+        click.option("--rpc-url", envvar="DUALWRITE_RPC_URL",
+                     help="RPC node URL: reads go to it over HTTP (not on sim unless --reads rpc); "
+                          "passed through to the CLI as --rpc-url [env DUALWRITE_RPC_URL]."),
+        click.option("--reads", type=click.Choice(["auto", "rpc", "cli"]), envvar="DUALWRITE_READS",
+                     help="Where reads go: rpc (the node, over HTTP), cli (the old way) [default: auto = rpc "
+                          "when an RPC URL is known, except on sim; env DUALWRITE_READS]."),
+        click.option("--rpc-header", "rpc_headers", multiple=True, metavar="'NAME: VALUE'",
+                     help="Header on every RPC request (provider keys; never printed). Repeatable "
+                          "[env DUALWRITE_RPC_HEADERS, one per line]."),
+        click.option("--events-checkpoint", type=click.Path(dir_okay=False, path_type=Path),
+                     envvar="DUALWRITE_EVENTS_CHECKPOINT",
+                     help="RPC: incremental event scans from this checkpoint (must exist: dualwrite events "
+                          "--init-checkpoint FILE creates it) [env DUALWRITE_EVENTS_CHECKPOINT]."),
         click.option("--url", "v6_url", help="RPC node URL for v6 images (passed through as --url)."),
         click.option("--gas-unit-price", type=click.IntRange(1), help="[default: 100]"),
         click.option("--max-gas", type=click.IntRange(1), help="[default: 500000]"),
@@ -83,13 +95,15 @@ def backend_options(f):
             "supra_bin": kw.pop("supra_bin"), "container": kw.pop("container"), "image": kw.pop("image"),
             "configs_dir": kw.pop("configs_dir"), "workspace_dir": kw.pop("workspace_dir"),
             "podman_bin": kw.pop("podman_bin"), "timeout": kw.pop("timeout"), "retries": kw.pop("retries"),
-            "state": kw.pop("state"),
+            "state": kw.pop("state"), "reads": kw.pop("reads"),
+            "rpc_headers": tuple(kw.pop("rpc_headers")) or None, "events_checkpoint": kw.pop("events_checkpoint"),
         }
         lm = kw.pop("lottery_multi_address") or settings.pop("lottery_multi_address", None)
         lo = kw.pop("lottery_address") or settings.pop("lottery_address", None)
         for k, v in settings.items():
             if given.get(k) is None:
-                given[k] = Path(v) if k in ("configs_dir", "workspace_dir", "state") else v
+                given[k] = (Path(v) if k in ("configs_dir", "workspace_dir", "state", "events_checkpoint")
+                            else tuple(v) if k == "rpc_headers" and isinstance(v, list) else v)
         kw["cfg"] = BackendConfig.from_env(addresses=ModuleAddresses(lm, lo), **given)
         return f(*args, **kw)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import click
@@ -166,6 +167,82 @@ def sim_events(state, type_name, lottery_id, limit, as_json) -> None:
           " ".join(f"{k}={shorten_hex(v, 6) if isinstance(v, str) and v.startswith('0x') else v}"
                    for k, v in e["data"].items() if k not in ("lottery_id", "id", "event_version")))
          for e in events]))
+
+
+@sim_group.command("clock")
+@state_option
+@click.option("--advance", metavar="DURATION", help="Move the clock forward (3h, 90m, 1h30m, seconds); the chain "
+                                                    "produces an empty block at the new time.")
+@click.option("--json", "as_json", is_flag=True)
+def sim_clock(state, advance, as_json) -> None:
+    """The simulator's clock (block timestamps come from it) and its latest block."""
+    from dualwrite.cli.audit_cmds import parse_duration
+    from dualwrite.sim.chain import block_header
+
+    chain = open_chain(state)
+    if advance is not None:
+        seconds = parse_duration(advance, "--advance").total_seconds()
+        chain.advance_clock(seconds)
+    now = chain.clock_us()
+    latest = chain.block()
+    doc = {"state": str(chain.path), "now_us": now, "now": _iso(now),
+           "offset_s": int(chain.store.meta_get("clock_offset_us") or 0) / 1e6,
+           "latest_block": block_header(latest) if latest else None}
+    if as_json:
+        emit_json(doc)
+        return
+    click.echo(f"backend sim, state {chain.path}")
+    click.echo(f"  clock   {doc['now']} (wall clock {'+' if doc['offset_s'] >= 0 else ''}{doc['offset_s']:g}s)")
+    if latest:
+        click.echo(f"  latest block {latest['height']} at {_iso(latest['timestamp_us'])}")
+    else:
+        click.echo("  no block yet")
+
+
+def _iso(us: int) -> str:
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(us / 1e6, timezone.utc).isoformat(timespec="seconds")
+
+
+@sim_group.command("serve")
+@state_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback unless you say so).")
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True, help="0 picks a free port.")
+@click.option("--fault", "faults", multiple=True, metavar="KIND=VALUE",
+              help="Drills: 503=20%, 429=10% (with retry-after=SECONDS), latency=50ms, drop=5%. Repeatable.")
+@click.option("--fault-seed", type=int, help="Seed of the fault draws (reproducible drills).")
+@click.option("--log", is_flag=True, help="Log each request on stderr.")
+@click.option("--require-header", metavar="'NAME: VALUE'",
+              help="Answer 401 to requests without this header (a provider's key, for --rpc-header drills).")
+def sim_serve(state, host, port, faults, fault_seed, log, require_header) -> None:
+    """Serve the simulator's state as a Supra RPC node does (views, events, blocks, transactions, accounts).
+
+    The first line on stdout is the base URL (http://127.0.0.1:PORT). Stops on SIGINT or SIGTERM.
+    """
+    from dualwrite.sim.server import Faults, parse_fault, serve
+    from dualwrite.sim.store import default_state_path
+
+    path = Path(state) if state else default_state_path()
+    if not path.exists():  # a node serves a chain that exists; a mistyped path must not create one
+        raise InputError(f"--state {path}: no such simulator state (create it with dualwrite sim init)")
+    f = Faults(seed=fault_seed)
+    for text in faults:
+        parse_fault(text, f)
+
+    def announce(url: str) -> None:
+        click.echo(url)
+        sys.stdout.flush()
+        click.echo(f"serving simulator state {path} (Ctrl-C or SIGTERM stops)"
+                   + (f"; faults: {', '.join(faults)}" if faults else ""), err=True)
+
+    need = None
+    if require_header:
+        from dualwrite.backends.rpc import parse_headers
+
+        ((name, value),) = parse_headers([require_header]).items()
+        need = (name, value)
+    serve(path, host, port, f, log=log, announce=announce, require_header=need)
 
 
 @sim_group.command("reset")

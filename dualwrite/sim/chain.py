@@ -276,6 +276,7 @@ class Chain:
             version = int(self.store.meta_get("version") or 0) + 1
             self.store.meta_set("version", str(version))
             h = txn_hash(version, sender, payload)
+            block = self._new_block(version, h)
             events = []
             for account, module, event in t.events:
                 etype, data = M.event_json(account, module, event)
@@ -291,25 +292,89 @@ class Chain:
             self.store.conn.execute(
                 "INSERT INTO transactions VALUES (?,?,?,?,?,?,?)",
                 (version, h, sender, payload["function"], json.dumps(payload["arguments"]), gas_used,
-                 int(time.time() * 1e6)))
+                 block["timestamp_us"]))
             txn = self._txn_json(sender, payload, events, gas_used, h, "Executed successfully", "Success",
-                                 max_gas, gas_unit_price, version)
+                                 max_gas, gas_unit_price, version, block)
             if dry_run:
                 raise _DryRun(txn)  # rolls the write transaction back
         return txn
 
     def _txn_json(self, sender: str, payload: dict, events: list, gas_used: int, h: str | None, vm_status: str,
-                  status: str, max_gas: int | None, gas_unit_price: int | None, version: int | None = None) -> dict:
+                  status: str, max_gas: int | None, gas_unit_price: int | None, version: int | None = None,
+                  block: dict | None = None) -> dict:
+        now_us = block["timestamp_us"] if block else self.clock_us()
         return {
-            "hash": h or txn_hash("failed", sender, payload, time.time()),
+            "hash": h or txn_hash("failed", sender, payload, now_us),
             "header": {"sender": sender, "sequence_number": version or 0, "max_gas_amount": max_gas or 500000,
-                       "gas_unit_price": gas_unit_price or 100, "expiration_timestamp_secs": int(time.time()) + 300,
-                       "chain_id": 255},
+                       "gas_unit_price": gas_unit_price or 100, "expiration_timestamp_secs": now_us // 1_000_000 + 300,
+                       "chain_id": CHAIN_ID},
             "payload": {"Move": payload},
             "output": {"Move": {"gas_used": gas_used, "events": events, "vm_status": vm_status}},
             "status": status,
             "block_height": version,
+            "block_header": block_header(block) if block else None,
         }
+
+    # -- blocks and the clock ----------------------------------------------------------------------------
+
+    def clock_us(self) -> int:
+        """The simulator's clock: wall time plus every ``advance``, never behind the last block."""
+        offset = int(self.store.meta_get("clock_offset_us") or 0)
+        row = self.store.conn.execute("SELECT timestamp_us FROM blocks ORDER BY height DESC LIMIT 1").fetchone()
+        return max(int(time.time() * 1e6) + offset, row[0] if row else 0)
+
+    def _new_block(self, height: int, h: str | None) -> dict[str, Any]:
+        """The block that carries transaction ``h`` (or none: an empty block); inside a write transaction."""
+        prev = self.store.conn.execute("SELECT hash, timestamp_us FROM blocks ORDER BY height DESC LIMIT 1").fetchone()
+        parent, last_ts = (prev[0], prev[1]) if prev else ("0x" + "00" * 32, 0)
+        ts = max(self.clock_us(), last_ts + 1)  # strictly increasing, as the node's are
+        bh = txn_hash("block", height, ts, h)
+        self.store.conn.execute("INSERT INTO blocks VALUES (?,?,?,?,?)", (height, bh, parent, ts, h))
+        return {"height": height, "hash": bh, "parent": parent, "timestamp_us": ts, "txn_hash": h}
+
+    def advance_clock(self, seconds: float) -> dict[str, Any]:
+        """Move the clock forward; the chain produces an (empty) block at the new time, as a live node would."""
+        if seconds < 0:
+            raise InputError("the simulator's clock only moves forward")
+        with self.store.write():
+            offset = int(self.store.meta_get("clock_offset_us") or 0) + int(seconds * 1e6)
+            self.store.meta_set("clock_offset_us", str(offset))
+            version = int(self.store.meta_get("version") or 0) + 1
+            self.store.meta_set("version", str(version))
+            return self._new_block(version, None)
+
+    def block(self, height: int | None = None) -> dict[str, Any] | None:
+        """A block by height (None: the latest), with its transaction hash (None for an empty block)."""
+        if height is None:
+            row = self.store.conn.execute(
+                "SELECT height, hash, parent, timestamp_us, txn_hash FROM blocks ORDER BY height DESC LIMIT 1").fetchone()
+        else:
+            row = self.store.conn.execute(
+                "SELECT height, hash, parent, timestamp_us, txn_hash FROM blocks WHERE height=?", (height,)).fetchone()
+        if row is None:
+            return None
+        return dict(zip(("height", "hash", "parent", "timestamp_us", "txn_hash"), row))
+
+    def transaction(self, h: str) -> dict[str, Any] | None:
+        """A committed transaction by hash, as the node serves it (events rebuilt from the log)."""
+        row = self.store.conn.execute(
+            "SELECT version, hash, sender, function, arguments, gas_used FROM transactions WHERE hash=?",
+            (h.lower(),)).fetchone()
+        if row is None:
+            return None
+        version, h, sender, function, arguments, gas_used = row
+        events = [{"guid": {"creation_number": "0", "account_address": ty.split("::", 1)[0]},
+                   "sequence_number": str(seq), "type": ty, "data": json.loads(d)}
+                  for seq, ty, d in self.store.conn.execute(
+                      "SELECT seq, type, data FROM events WHERE version=? ORDER BY id", (version,))]
+        payload = {"function": function, "type_arguments": [], "arguments": json.loads(arguments)}
+        return self._txn_json(sender, payload, events, gas_used, h, "Executed successfully", "Success",
+                              None, None, version, self.block(version))
+
+    def sequence_number(self, account: str) -> int:
+        """How many transactions ``account`` has sent."""
+        (n,) = self.store.conn.execute("SELECT COUNT(*) FROM transactions WHERE sender=?", (account,)).fetchone()
+        return n
 
     def view(self, function_id: str, args: list[str] = (), *, type_args: list[str] = ()) -> list[Any]:
         """Call a view function; the ``result`` array in Move JSON, or MoveAbort."""
@@ -367,11 +432,32 @@ class Chain:
         return [{"version": v, "transaction_hash": h, "sequence_number": str(seq), "type": ty, "data": json.loads(d)}
                 for _id, v, h, seq, ty, d in rows]
 
+    def events_page(self, event_type: str, start_height: int | None = None, end_height: int | None = None,
+                    limit: int = 20, cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of ``GET /rpc/v3/events/{type}``: events of exactly that type with
+        ``start_height <= height < end_height``, oldest first, and the next page's cursor (None at the end).
+
+        The cursor is opaque to clients (the position after the page's last event)."""
+        after = decode_cursor(cursor) if cursor else 0
+        sql = ("SELECT id, version, txn_hash, seq, type, data FROM events WHERE type = ? AND id > ?"
+               + (" AND version >= ?" if start_height is not None else "")
+               + (" AND version < ?" if end_height is not None else "") + " ORDER BY id LIMIT ?")
+        params: list[Any] = [event_type, after]
+        params += [h for h in (start_height, end_height) if h is not None]
+        rows = self.store.conn.execute(sql, [*params, limit + 1]).fetchall()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        data = [{"event": {"guid": {"creation_number": "0", "account_address": ty.split("::", 1)[0]},
+                           "sequence_number": str(seq), "type": ty, "data": json.loads(d)},
+                 "block_height": v, "transaction_hash": h}
+                for _id, v, h, seq, ty, d in rows]
+        return data, (encode_cursor(rows[-1][0]) if more else None)
+
     def last_event_time(self, type_name: str, lottery_id: int) -> float | None:
         """Commit time (unix seconds) of the newest event of that type for that lottery."""
         suffix = "::" + type_name
         row = self.store.conn.execute(
-            "SELECT t.timestamp_us FROM events e JOIN transactions t ON t.version = e.version "
+            "SELECT b.timestamp_us FROM events e JOIN blocks b ON b.height = e.version "
             "WHERE e.lottery_id = ? AND (e.type = ? OR substr(e.type, -?) = ?) ORDER BY e.id DESC LIMIT 1",
             (u64_to_sql(lottery_id), type_name, len(suffix), suffix)).fetchone()
         return None if row is None else row[0] / 1e6
@@ -392,6 +478,41 @@ class Chain:
             },
             "profiles": self.addresses.profiles(),
         }
+
+
+CHAIN_ID = 255  # the simulator's chain id (x-supra-chain-id)
+
+
+def encode_cursor(event_id: int) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(json.dumps({"after": event_id}).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    """The position an ``encode_cursor`` cursor names; InputError for anything else."""
+    import base64
+
+    try:
+        doc = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        after = doc["after"]
+        if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+            raise ValueError(after)
+        return after
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        raise InputError(f"invalid cursor {cursor[:40]!r}") from None
+
+
+def block_header(block: dict[str, Any]) -> dict[str, Any]:
+    """A ``BlockHeaderInfo`` as the node renders it (supra-cli.md, "RPC node")."""
+    from datetime import datetime, timezone
+
+    ts = block["timestamp_us"]
+    utc = datetime.fromtimestamp(ts // 1_000_000, timezone.utc).replace(microsecond=ts % 1_000_000)
+    return {"author": "0x" + "00" * 31 + "01", "hash": block["hash"], "height": block["height"],
+            "parent": block["parent"], "timestamp": {"microseconds_since_unix_epoch": ts,
+                                                     "utc_date_time": utc.isoformat()},
+            "view": block["height"]}
 
 
 class _DryRun(Exception):

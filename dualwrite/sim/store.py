@@ -19,7 +19,7 @@ from typing import Any, Iterator
 
 from dualwrite.errors import BackendError, InputError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: blocks (height, timestamp) and the simulator clock
 BUSY_TIMEOUT_S = 60.0
 
 SCHEMA = """
@@ -39,9 +39,22 @@ CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY AUTOINCREMENT, version
     data TEXT NOT NULL, lottery_id INTEGER);
 CREATE INDEX IF NOT EXISTS events_type ON events (type);
 CREATE INDEX IF NOT EXISTS events_lottery ON events (lottery_id);
+CREATE INDEX IF NOT EXISTS events_handle ON events (handle, seq);
 CREATE TABLE IF NOT EXISTS transactions (version INTEGER PRIMARY KEY, hash TEXT NOT NULL,
     sender TEXT NOT NULL, function TEXT NOT NULL, arguments TEXT NOT NULL, gas_used INTEGER NOT NULL,
     timestamp_us INTEGER NOT NULL);
+-- one block per transaction (height = version), plus the empty blocks a clock advance produces
+CREATE TABLE IF NOT EXISTS blocks (height INTEGER PRIMARY KEY, hash TEXT NOT NULL, parent TEXT NOT NULL,
+    timestamp_us INTEGER NOT NULL, txn_hash TEXT);
+"""
+
+#: schema 1 had no blocks: each transaction becomes its own block, at its commit time
+MIGRATE_1_TO_2 = """
+CREATE TABLE IF NOT EXISTS blocks (height INTEGER PRIMARY KEY, hash TEXT NOT NULL, parent TEXT NOT NULL,
+    timestamp_us INTEGER NOT NULL, txn_hash TEXT);
+CREATE INDEX IF NOT EXISTS events_handle ON events (handle, seq);
+INSERT OR IGNORE INTO blocks (height, hash, parent, timestamp_us, txn_hash)
+    SELECT version, hash, '0x' || printf('%064x', 0), timestamp_us, hash FROM transactions
 """
 
 _U64_SIGN = 1 << 63
@@ -110,6 +123,13 @@ class Store:
             row = self.conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
         except sqlite3.OperationalError:
             return False  # no tables yet
+        if row is not None and row[0] == "1":
+            with self.write():
+                for stmt in MIGRATE_1_TO_2.split(";"):
+                    if stmt.strip():
+                        self.conn.execute(stmt)
+                self.meta_set("schema", str(SCHEMA_VERSION))
+            return True
         if row is not None and row[0] != str(SCHEMA_VERSION):
             raise InputError(f"simulator state {self.path}: schema {row[0]}, this dualwrite reads {SCHEMA_VERSION}")
         return row is not None
