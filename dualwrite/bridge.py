@@ -85,10 +85,10 @@ def _look_up(e: SubmissionUnknown, applied: Callable[[], bool]) -> TxnResult:
                              confirmed_by="state")
         left = deadline - time.monotonic()
         if left <= 0:
+            looked = f" after {window:g}s of looking" if window > 0 else ""
             raise SubmissionUnknown(
-                f"{e.message}; not re-sent: the state does not show the change after {window:g}s of looking "
-                f"(it may still commit) — read it again (status/flags/pending) before running it again",
-                txn_hash=e.txn_hash)
+                f"{e.message}; not re-sent: the state does not show the change{looked} (it may still commit) — "
+                f"read it again (status/flags/pending) before running it again", txn_hash=e.txn_hash)
         _lookup_wait.wait(min(pause, left))
         pause = min(pause * 2, 2.0)
 

@@ -11,10 +11,12 @@ once leads to exactly one transaction.
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +47,8 @@ def test_corpus_covers_every_form() -> None:
     forms = " ".join(load(n)[0]["form"] for n in CASES)
     for needle in ("v11.7", "v11.3.6", "VMError", "BAD_MAGIC", "unexpected end of input", "General", "gas prompt",
                    "[debug]", "v6", "block_header", "abort code", "might still succeed", "committed on chain",
-                   "placeholder", "{\"Result\"", "{\"Error\"", "{\"message\"} with exit 0", "status Fail"):
+                   "placeholder", "{\"Result\"", "{\"Error\"", "{\"message\"} with exit 0", "status Fail",
+                   "status Pending"):
         assert needle in forms, needle
 
 
@@ -68,7 +71,7 @@ def test_corpus_through_the_parser(name: str) -> None:
     with pytest.raises(Exception) as info:
         parse(stdout, stderr, code, where=WHERE)
     e = info.value
-    assert getattr(e, "exit_code", None) == expect["exit"], f"{name}: {type(e).__name__}: {e}"
+    assert getattr(e, "exit_code", None) == expect.get("parser_exit", expect["exit"]), f"{name}: {type(e).__name__}: {e}"
     assert "\n" not in str(e)
     if "code" in expect:
         assert isinstance(e, MoveAbort)
@@ -82,7 +85,7 @@ def test_corpus_through_the_parser(name: str) -> None:
     else:
         assert not isinstance(e, MoveAbort)
         assert expect["text"] in str(e)
-    if expect["exit"] == 3:
+    if expect.get("parser_exit", expect["exit"]) == 3:
         assert isinstance(e, BackendError)
     if name == "run-timeout-might-still-succeed":
         assert isinstance(e, SubmissionUnknown) and e.txn_hash == "0x" + "5e" * 32
@@ -239,6 +242,9 @@ if sys.argv[1:4] == ["move", "tool", "run"] and not os.path.exists(marker):
     if os.environ.get("LOST_COMMITS") == "1":
         p = subprocess.run([real, *sys.argv[1:]], capture_output=True, text=True)
         txn_hash = __import__("json").loads(p.stdout)["hash"]
+        if os.environ.get("LOST_TXN_DIR"):  # what the node would answer for that hash
+            with open(os.path.join(os.environ["LOST_TXN_DIR"], txn_hash + ".json"), "w") as f:
+                f.write(p.stdout)
     sys.stderr.write("account: 0x1\\nError: API error: {text}".replace("HASH", txn_hash) + "\\n")
     sys.exit(1)
 os.execv(real, [real, *sys.argv[1:]])
@@ -308,4 +314,79 @@ def test_lost_report_that_did_not_commit_is_not_resent(tmp_path: Path, text: str
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and "not re-sent" in lines[0] and "Traceback" not in p.stderr
     assert log.read_text().splitlines().count("move tool run") == 1
+    assert started_events(state, 9) == []
+
+
+class _TxnNode(http.server.BaseHTTPRequestHandler):
+    """GET /rpc/v3/transactions/{hash}: the transactions the lost-report supra committed (404 until then)."""
+
+    txn_dir: Path
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        prefix = "/rpc/v3/transactions/"
+        name = self.path[len(prefix):] if self.path.startswith(prefix) else ""
+        path = self.txn_dir / f"{name}.json"
+        if not name or "/" in name or not path.is_file():
+            body, code = json.dumps({"message": f"Transaction not found: {name}"}).encode(), 404
+        else:
+            body, code = path.read_bytes(), 200
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def txn_node(tmp_path: Path):
+    d = tmp_path / "node-txns"
+    d.mkdir()
+    handler = type("Handler", (_TxnNode,), {"txn_dir": d})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/", d
+    finally:
+        server.shutdown()
+        server.server_close()
+        t.join(timeout=10)
+
+
+@pytest.mark.slow
+def test_timeout_then_committed_looked_up_by_hash(tmp_path: Path, txn_node) -> None:
+    """With --rpc-url and the hash in the CLI's output, the node is asked for that transaction: no state read, one txn."""
+    url, txn_dir = txn_node
+    state = tmp_path / "chain.sqlite"
+    log = tmp_path / "calls.log"
+    env = {"PATH": f"{lost_report_supra(tmp_path)}{os.pathsep}{os.environ['PATH']}", "DUALWRITE_STATE": str(state),
+           "LOST_LOG": str(log), "LOST_COMMITS": "1", "LOST_TXN_DIR": str(txn_dir)}
+    assert dualwrite(["sim", "init", "--state", str(state)], env).returncode == 0
+    assert dualwrite(["init", "true", "false", "--backend", "sim", "--state", str(state)], env).returncode == 0
+    p = dualwrite(["set", "9", H9, "--backend", "local", "--rpc-url", url, "--reads", "cli", "--json"], env)
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    (started,) = started_events(state, 9)
+    assert out["confirmed_by"] == "hash" and out["transaction_hash"] == started["transaction_hash"]
+    assert out["events"] and out["events"][0]["type"].endswith("::ArchiveDualWriteStartedEvent")
+    assert log.read_text().splitlines() == ["move tool run"]  # asked the node, read no state, sent once
+
+
+@pytest.mark.slow
+def test_hash_unknown_to_the_node_falls_back_to_the_state(tmp_path: Path, txn_node) -> None:
+    url, _ = txn_node  # the node never learns the hash (404): the window closes, the state is read once
+    state = tmp_path / "chain.sqlite"
+    log = tmp_path / "calls.log"
+    env = {"PATH": f"{lost_report_supra(tmp_path)}{os.pathsep}{os.environ['PATH']}", "DUALWRITE_STATE": str(state),
+           "LOST_LOG": str(log)}
+    assert dualwrite(["sim", "init", "--state", str(state)], env).returncode == 0
+    assert dualwrite(["init", "true", "false", "--backend", "sim", "--state", str(state)], env).returncode == 0
+    p = dualwrite(["set", "9", H9, "--backend", "local", "--rpc-url", url, "--reads", "cli", "--timeout", "2"], env)
+    assert p.returncode == 3, p.stderr
+    assert "looked up by hash" in p.stderr and "HTTP 404" in p.stderr and "not re-sent" in p.stderr
+    calls = log.read_text().splitlines()
+    assert calls[0] == "move tool run" and set(calls[1:]) == {"move tool view"}, p.stderr  # (a slow view is retried)
     assert started_events(state, 9) == []

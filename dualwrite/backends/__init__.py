@@ -6,6 +6,7 @@ knows which one it got. A real network is only touched when the user names a bac
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -24,10 +25,18 @@ from dualwrite.backends.runners import (
     Runner,
     docker_client,
 )
-from dualwrite.errors import BackendError, BackendTimeout, BackendUnavailable, InputError, SubmissionUnknown
+from dualwrite.errors import (
+    BackendError,
+    BackendTimeout,
+    BackendUnavailable,
+    InputError,
+    SubmissionUnknown,
+    TransactionFailed,
+)
 
 BACKEND_NAMES = ("sim", "local", "docker", "podman", "auto", "rpc")
 READS = ("auto", "rpc", "cli")
+LOOKUP_WINDOW_S = 30.0  # at most this long looking for a run whose outcome was lost
 _retry_wait = __import__("threading").Event()  # never set: wait(t) is an interruptible back-off
 
 
@@ -177,7 +186,7 @@ class CliBackend:
         A run is re-sent only after a failure of the runner itself (the container was not
         there, so the CLI never started). Once the CLI has run, a failure that may come after
         submission is never answered by sending again: it is ``SubmissionUnknown``, for the
-        caller to look up (``bridge`` re-reads the state the run was to change)."""
+        looked up: by hash on the node here, then ``bridge`` re-reads the state the run was to change."""
         argv = self.argv(kind, function, args)
         where = f"{self.name} backend, {function}"
         attempt = 0
@@ -202,18 +211,40 @@ class CliBackend:
                         return parse_view(c.stdout, c.stderr, c.returncode, where=where)
                     return parse_run(c.stdout, c.stderr, c.returncode, where=where)
                 except SubmissionUnknown as e:
-                    e.lookup_window = self.cfg.timeout
+                    return self._look_up(e)
+                except TransactionFailed as e:
+                    if kind == "run" and e.status in ("Pending", "PendingAfterExecution"):
+                        # submitted and not final: it may still commit (or fail); look, never re-send
+                        return self._look_up(SubmissionUnknown(f"{where}: {e.message}", txn_hash=e.txn_hash))
                     raise
                 except BackendError as e:
                     if kind == "run" and e.transient:
                         # the CLI ran: whatever the text says, the transaction may be out
-                        raise SubmissionUnknown(f"{e.message} (the transaction may have been submitted)",
-                                                txn_hash=_hash_in(c.stdout + "\n" + c.stderr),
-                                                lookup_window=self.cfg.timeout) from None
+                        return self._look_up(SubmissionUnknown(
+                            f"{e.message} (the transaction may have been submitted)",
+                            txn_hash=_hash_in(c.stdout + "\n" + c.stderr)))
                     if not e.transient or attempt >= self.cfg.retries:
                         raise
             attempt += 1
             _retry_wait.wait(min(0.5 * 2 ** (attempt - 1), 5.0))
+
+    def _look_up(self, e: SubmissionUnknown) -> TxnResult:
+        """A run whose outcome was lost: ask the node for it by hash (with ``--rpc-url`` and a hash in the
+        output), within the lookup window; else, or when the node does not have it yet, hand it on as
+        ``SubmissionUnknown`` for the caller to re-read the state. Never sends it again."""
+        window = min(self.cfg.timeout, LOOKUP_WINDOW_S)
+        if not (self.cfg.rpc_url and e.txn_hash):
+            e.lookup_window = window
+            raise e
+        from dualwrite.backends.lookup import transaction_by_hash
+
+        body, why = transaction_by_hash(self.cfg.rpc_url, self.cfg.rpc_headers, e.txn_hash, window)
+        if body is None:
+            raise SubmissionUnknown(f"{e.message}; looked up by hash on the node: {why}",
+                                    txn_hash=e.txn_hash, lookup_window=0.0)
+        # the node's answer is the outcome: Success -> the result, Fail -> the abort it names
+        txn = parse_run(json.dumps(body), "", 0, where=f"{self.name} backend, transaction {e.txn_hash}")
+        return replace(txn, confirmed_by="hash")
 
     def run(self, function: str, args: list[str]) -> TxnResult:
         return self._call("run", function, args)

@@ -300,7 +300,7 @@ def parse_view(stdout: str, stderr: str, returncode: int, *, where: str) -> list
                 raise failure(_text(obj[key]), where=where, returncode=returncode)
     if returncode != 0:
         raise failure(error_text(stderr, stdout), where=where, returncode=returncode)
-    raise BackendError(f"{where}: unreadable view output: {(stdout or stderr).strip()[:200] or 'nothing'}")
+    raise BackendError(f"{where}: unreadable view output: {_excerpt(stdout or stderr)}")
 
 
 def parse_run(stdout: str, stderr: str, returncode: int, *, where: str) -> TxnResult:
@@ -328,12 +328,18 @@ def parse_run(stdout: str, stderr: str, returncode: int, *, where: str) -> TxnRe
                 if abort is not None:
                     raise abort
                 raise TransactionFailed(status, txn_hash=obj.get("hash"), detail=vm)
-            height = _block_height(obj)
+            version = obj.get("version") if obj.get("version") is not None else obj.get("block_height")
             return TxnResult(obj.get("hash"), status, vm, _int(move.get("gas_used")), _events(move.get("events")),
-                             _int(obj.get("version")) if obj.get("version") is not None else height, height)
+                             _int(version), _block_height(obj))
     if returncode != 0:
         raise failure(error_text(stderr, stdout), where=where, returncode=returncode, run=True)
-    raise BackendError(f"{where}: unreadable transaction output: {(stdout or stderr).strip()[:200] or 'nothing'}")
+    raise BackendError(f"{where}: unreadable transaction output: {_excerpt(stdout or stderr)}")
+
+
+def _excerpt(text: str) -> str:
+    """The start of what was printed, on one line."""
+    flat = " ".join(text.split())
+    return (flat[:200] + " …" if len(flat) > 200 else flat) or "nothing"
 
 
 def _events(v: Any) -> list[Any]:

@@ -1,23 +1,26 @@
-"""Move structs declared once, as pydantic models, with their BCS codec compiled from the declaration.
+"""Move structs declared once, as pydantic models, with their BCS codec generated from the declaration.
 
 A field is declared ``name: Annotated[int, Move(U64)]``; the field order is the BCS
 order. From that one declaration come: validation (range, type, field path in the
-error), the BCS encoder/decoder (for layouts of fixed-width fields and byte vectors,
-straight-line code generated from the declaration that packs/unpacks the whole value
-with one ``struct.Struct`` call; otherwise runs of fixed-width fields packed together;
-any oddity falls back to the strict per-field reader that reports the byte offset and
-field path), the Move JSON form, and the field-by-field diff.
+error), the BCS encoder/decoder (``codegen``: straight-line code for every vector
+length, with the per-field type objects as the reference that reports every error
+with its byte offset and field path), the Move JSON form — which is the models' JSON
+form too (``model_dump(mode="json")``, ``model_dump_json``, ``model_validate_json``) —
+and the field-by-field diff.
 """
 
 from __future__ import annotations
 
-import struct
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Iterator, Mapping
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError, core_schema
 
-from dualwrite.bcs.types import BOOL, BYTES, MoveType, Reader, encode_uleb128, fixed_struct
+from dualwrite.bcs import codegen
+from dualwrite.bcs.codegen import Codec
+from dualwrite.bcs.types import MoveType, Reader
 from dualwrite.errors import DecodeError, EncodeError, FieldError
 
 
@@ -28,194 +31,91 @@ class Move:
     type: MoveType
     human: Callable[[Any], str] | None = None
 
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> core_schema.CoreSchema:
+        # The model validates all its fields in one pass over the declaration (``_validate``),
+        # so the field itself checks nothing more; its JSON form is its Move JSON.
+        return core_schema.any_schema(
+            serialization=core_schema.plain_serializer_function_ser_schema(self.type.to_json, when_used="json")
+        )
+
 
 @dataclass
 class _Layout:
     name: str
     fields: list[tuple[str, MoveType]]
     human: dict[str, Callable[[Any], str]] = field(default_factory=dict)
-    steps: list[tuple] = field(default_factory=list)
-    #: generated straight-line codecs for layouts of fixed-width fields and ``vector<u8>``
-    #: only (see ``_generate``); ``None`` for other layouts, which use the step loop
-    fast_encode: Callable[[dict], bytes | None] | None = None
-    fast_decode: Callable[[bytes], Any] | None = None
-    fast_decode_source: str = ""  # the generated decoder, for reading and debugging
     #: the field names: the ``fields_set`` of every value the decoders build. Shared, as
     #: the structs are frozen and pydantic copies it before ``model_copy`` updates it.
     names: set[str] = field(default_factory=set)
+    #: the generated codec (``codegen``), built on first use so that importing the
+    #: structs stays cheap; ``None`` until then, and for layouts it does not cover
+    codec: Codec | None = None
+    encode: Callable[[dict], bytes | None] = field(default=lambda d: None)
+    decode: Callable[[bytes], Any] = field(default=lambda data: None)
 
 
-_FIXED, _BYTES, _OTHER = 0, 1, 2
 _setattr = object.__setattr__
 
-#: how many distinct struct formats (one per combination of byte-vector lengths) the
-#: generated codecs of one layout keep; past that they hand over to the general paths
-_FORMAT_CACHE_SIZE = 1024
+
+def _fill(obj: Any, values: dict[str, Any], names: set[str]) -> None:
+    """Set what pydantic's own validator would set on a new instance."""
+    _setattr(obj, "__dict__", values)
+    _setattr(obj, "__pydantic_fields_set__", names)
+    _setattr(obj, "__pydantic_extra__", None)
+    _setattr(obj, "__pydantic_private__", None)
 
 
-def _compile(layout: _Layout, cls: type) -> None:
-    """Group runs of fixed-width fields so each run is one struct (un)pack."""
-    layout.names = {name for name, _ in layout.fields}
-    run: list[tuple[str, MoveType]] = []
-
-    def flush() -> None:
-        if run:
-            names = tuple(n for n, _ in run)
-            bools = tuple(i for i, (_, t) in enumerate(run) if t is BOOL)
-            layout.steps.append((_FIXED, fixed_struct([t for _, t in run]), names, bools))
-            run.clear()
-
-    for name, mtype in layout.fields:
-        if mtype.fmt:
-            run.append((name, mtype))
-            continue
-        flush()
-        layout.steps.append((_BYTES if mtype is BYTES else _OTHER, name, mtype))
-    flush()
-    if all(mtype.fmt or mtype is BYTES for _, mtype in layout.fields):
-        _generate(layout, cls)
+_PATH_PART = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
 
 
-def _generate(layout: _Layout, cls: type) -> None:
-    """Straight-line encoder and decoder for a layout of fixed-width fields and ``vector<u8>``.
+def _loc(path: str, name: str) -> tuple:
+    """``LotterySummary.series_code[1]`` -> ``("series_code", 1)``: pydantic's ``loc``."""
+    rest = path[len(name):] if path.startswith(name) else "." + path
+    return tuple(int(i) if i else f for f, i in _PATH_PART.findall(rest))
 
-    They cover the common case only (every byte vector shorter than 128, so its ULEB128
-    length is one byte) and report nothing: any oddity returns ``None`` and the caller
-    falls back to the step loop (encode) or the strict reader (decode), which raise the
-    precise error. Both pack/unpack the whole value with one ``struct.Struct`` per
-    combination of vector lengths (``B`` for the length byte, ``Ns`` for the bytes),
-    built on first use and cached.
-    """
-    fields = layout.fields
-    ident = [f"v{i}" for i in range(len(fields))]
-    byte_idx = [i for i, (_, t) in enumerate(fields) if t is BYTES]
-    bool_idx = [i for i, (_, t) in enumerate(fields) if t is BOOL]
 
-    # -- encoder --------------------------------------------------------------------------
-    cache: dict[tuple[int, ...], struct.Struct] = {}
-
-    def new_format(lengths: tuple[int, ...]) -> struct.Struct | None:
-        if len(cache) >= _FORMAT_CACHE_SIZE or any(n >= 0x80 for n in lengths):
-            return None
-        it = iter(lengths)
-        fmt = "".join(f"B{next(it)}s" if t is BYTES else t.fmt for _, t in fields)  # type: ignore[misc]
-        st = cache[lengths] = struct.Struct("<" + fmt)
-        return st
-
-    lines = ["def fast_encode(d):"]
-    for i in byte_idx:
-        lines.append(f"    {ident[i]} = d[{fields[i][0]!r}]")
-    for i in bool_idx:
-        lines.append(f"    if d[{fields[i][0]!r}].__class__ is not bool: return None")
-    lines.append("    try:")
-    lines.append(f"        key = ({''.join(f'len({ident[i]}), ' for i in byte_idx)})")
-    lines.append("    except TypeError:")
-    lines.append("        return None")
-    lines.append("    st = cache_get(key)")
-    lines.append("    if st is None:")
-    lines.append("        st = new_format(key)")
-    lines.append("        if st is None:")
-    lines.append("            return None")
-    args = []
-    for i, (name, t) in enumerate(fields):
-        if t is BYTES:
-            args += [f"key[{byte_idx.index(i)}]", ident[i]]
-        else:
-            args.append(f"d[{name!r}]")
-    lines.append("    try:")
-    lines.append(f"        return st.pack({', '.join(args)})")
-    lines.append("    except struct_error:")
-    lines.append("        return None")
-    enc_ns: dict[str, Any] = {
-        "cache_get": cache.get, "new_format": new_format, "struct_error": struct.error, "bool": bool,
-    }
-    exec("\n".join(lines), enc_ns)  # noqa: S102 - source built above from the declaration
-    layout.fast_encode = enc_ns["fast_encode"]
-
-    # -- decoder --------------------------------------------------------------------------
-    # Each vector's one-byte length sits at a constant offset plus the lengths before it.
-    # Given those lengths, one cached struct unpacks the whole value, length bytes
-    # included; ``unpack`` insists on the exact size (no truncation, no trailing byte).
-    # First guess: the format last used for a value of this size; it stands only if the
-    # length bytes it unpacked are the ones it was built for (then a sequential reading
-    # would find every field where the format put it). Otherwise the lengths are read
-    # one by one; an index past the end is IndexError.
-    by_size: dict[int, tuple[struct.Struct, tuple[int, ...]]] = {}
-
-    lens = [f"l{i}" for i in byte_idx]
-    targets = []
-    for i, (_, t) in enumerate(fields):
-        if t is BYTES:
-            targets.append(f"l{i}")
-        targets.append(ident[i])
-    unpack = f"{', '.join(targets)}, = st.unpack(data)"
-    key_expr = f"({''.join(f'{x}, ' for x in lens)})"
-    lines = [
-        "def fast_decode(data):",
-        "    n = len(data)",
-        "    hit = by_size_get(n)",
-        "    if hit is not None:",
-        "        st, key = hit",
-        f"        {unpack}",
-        f"        if {key_expr} != key:",
-        "            hit = None",
-        "    if hit is None:",
-        "        try:",
+def _validation_error(title: str, errors: list) -> ValidationError:
+    line_errors = [
+        e if isinstance(e, dict) else InitErrorDetails(
+            type=PydanticCustomError("move_value", "{reason}", {"reason": e[1]}), loc=e[0], input=e[2]
+        )
+        for e in errors
     ]
-    gap = 0  # bytes of fixed-width fields since the previous vector
-    first = True
-    for i, (_, t) in enumerate(fields):
-        if t is BYTES:
-            # the offset of this length byte: ``p`` is the end of the previous vector
-            if first:
-                lines.append(f"            l{i} = data[{gap}]")
-                lines.append(f"            p = {gap + 1} + l{i}")
-            else:
-                lines.append(f"            l{i} = data[p + {gap}]" if gap else f"            l{i} = data[p]")
-                lines.append(f"            p += {gap + 1} + l{i}")
-            first = False
-            gap = 0
-        else:
-            gap += struct.calcsize("<" + t.fmt)  # type: ignore[operator]
-    lines += ["        except IndexError:", "            return None"]
-    if lens:
-        lines += [f"        if ({' | '.join(lens)}) >= 128:", "            return None"]
-    lines += [
-        f"        key = {key_expr}",
-        "        st = cache_get(key)",
-        "        if st is None:",
-        "            st = new_format(key)",
-        "            if st is None:",
-        "                return None",
-        "        if st.size != n:",
-        "            return None",
-        f"        if len(by_size) < {_FORMAT_CACHE_SIZE}:",
-        "            by_size[n] = (st, key)",
-        f"        {unpack}",
-    ]
-    for i in bool_idx:
-        lines.append(f"    if {ident[i]} > 1:")
-        lines.append("        return None")
-        lines.append(f"    {ident[i]} = {ident[i]} == 1")
-    # the instance is built as ``MoveStruct._trusted`` does, inline
-    lines.append("    obj = new(cls)")
-    lines.append("    setattr_(obj, '__dict__', {" + ", ".join(f"{name!r}: {ident[j]}" for j, (name, _) in enumerate(fields)) + "})")
-    lines.append("    setattr_(obj, '__pydantic_fields_set__', fields_set)")
-    lines.append("    setattr_(obj, '__pydantic_extra__', None)")
-    lines.append("    setattr_(obj, '__pydantic_private__', None)")
-    lines.append("    return obj")
-    dec_ns: dict[str, Any] = {
-        "cache_get": cache.get, "new_format": new_format, "by_size_get": by_size.get, "by_size": by_size,
-        "new": object.__new__, "cls": cls, "setattr_": _setattr, "fields_set": layout.names,
-    }
-    exec("\n".join(lines), dec_ns)  # noqa: S102 - source built above from the declaration
-    layout.fast_decode = dec_ns["fast_decode"]
-    layout.fast_decode_source = "\n".join(lines)
+    return ValidationError.from_exception_data(title, line_errors)
+
+
+def _attach_codec(layout: _Layout, cls: type) -> None:
+    """Point ``layout.encode``/``decode`` at stubs that build the generated codec on first call."""
+    if not codegen.supports(layout.fields):
+        return
+
+    def ready() -> Codec:
+        if layout.codec is None:
+            layout.codec = codegen.build(cls, layout.fields, layout.names)
+            layout.encode, layout.decode = layout.codec.encode, layout.codec.decode
+        return layout.codec
+
+    layout.encode = lambda d: ready().encode(d)
+    layout.decode = lambda data: ready().decode(data)
 
 
 class MoveStruct(BaseModel):
-    """Base of every declared Move struct. Frozen: a decoded value is evidence."""
+    """Base of every declared Move struct. Frozen: a decoded value is evidence.
 
+    Three ways to build one, with the same checks (no floats, no bools for integers,
+    nothing out of range, no odd-length hex), each naming the field:
+
+    - ``LotterySummary(id=1, ...)`` takes Python values (``int``, ``bytes``, ``None``)
+      and raises ``FieldError``;
+    - ``model_validate`` / ``model_validate_json`` take Move JSON (u64 as decimal
+      strings, ``vector<u8>`` as ``"0x.."``, ``Option`` as ``{"vec": [...]}``) or Python
+      values, and raise pydantic's ``ValidationError`` (one entry per bad field);
+    - ``from_move_json`` is ``model_validate`` raising ``FieldError`` with a path prefix
+      (what the CLI reports).
+    """
+
+    # defer_build: the pydantic schema is built on the first model_validate/model_dump,
+    # not at import (constructors, copies and the codec do not need it)
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True, defer_build=True)
 
     #: Move name, e.g. ``history::LotterySummary``; the JSON/diff path prefix is the short name
@@ -234,37 +134,65 @@ class MoveStruct(BaseModel):
             fields.append((name, meta.type))
             if meta.human:
                 human[name] = meta.human
-        cls.__layout__ = _Layout(cls.__name__, fields, human)
-        _compile(cls.__layout__, cls)
+        cls.__layout__ = _Layout(cls.__name__, fields, human, names={name for name, _ in fields})
+        _attach_codec(cls.__layout__, cls)
 
-    # -- validation -----------------------------------------------------------------
+    # -- building ---------------------------------------------------------------------
+
+    def __init__(self, /, **data: Any) -> None:
+        cls = type(self)
+        _fill(self, cls._values(data, cls.__name__, python_only=True), cls.__layout__.names)
+
+    # pydantic's validators build instances themselves (through ``_validate``), as for
+    # BaseModel's own __init__, instead of calling this one with the raw input
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+
+    @classmethod
+    def _values(cls, data: Any, path: str, *, python_only: bool = False) -> dict[str, Any]:
+        """Every field checked in declaration order; the first bad one raises ``FieldError``."""
+        if not isinstance(data, dict):
+            raise FieldError(f"expected an object, got {type(data).__name__}", path=path)
+        unknown = [k for k in data if k not in cls.__layout__.names]
+        if unknown:
+            raise FieldError(f"unknown field {unknown[0]!r}", path=path)
+        out = {}
+        for name, mtype in cls.__layout__.fields:
+            if name not in data:
+                raise FieldError("missing", path=f"{path}.{name}")
+            out[name] = (mtype.check if python_only else mtype.parse)(data[name], f"{path}.{name}")
+        return out
 
     @model_validator(mode="before")
     @classmethod
-    def _check_move_values(cls, data: Any) -> Any:
+    def _validate(cls, data: Any) -> Any:
+        """pydantic's entry (``model_validate``, ``_json``, a field of another model): both forms."""
         if isinstance(data, cls):
             return data
+        name = cls.__name__
         if not isinstance(data, dict):
-            raise FieldError(f"expected an object, got {type(data).__name__}", path=cls.__name__)
-        layout = cls.__layout__
-        unknown = [k for k in data if k not in cls.model_fields]
-        if unknown:
-            raise FieldError(f"unknown field {unknown[0]!r}", path=f"{cls.__name__}")
+            raise _validation_error(name, [((), f"expected an object, got {type(data).__name__}", data)])
+        errors: list[tuple[tuple, str, Any] | InitErrorDetails] = []
         out = {}
-        for name, mtype in layout.fields:
-            if name not in data:
-                raise FieldError("missing", path=f"{cls.__name__}.{name}")
-            out[name] = mtype.check(data[name], f"{cls.__name__}.{name}")
+        for key in data:
+            if key not in cls.__layout__.names:
+                errors.append(InitErrorDetails(type="extra_forbidden", loc=(key,), input=data[key]))
+        for fname, mtype in cls.__layout__.fields:
+            if fname not in data:
+                errors.append(InitErrorDetails(type="missing", loc=(fname,), input=data))
+                continue
+            try:
+                out[fname] = mtype.parse(data[fname], f"{name}.{fname}")
+            except FieldError as e:
+                errors.append((_loc(e.path, name), e.reason, data[fname]))
+        if errors:
+            raise _validation_error(name, errors)
         return out
 
     @classmethod
     def _trusted(cls, values: dict[str, Any]) -> "MoveStruct":
-        """Build from values the decoder produced (already in range): skip re-validation."""
+        """Build from values already checked (decoder, JSON reader): skip re-validation."""
         obj = cls.__new__(cls)
-        _setattr(obj, "__dict__", values)
-        _setattr(obj, "__pydantic_fields_set__", cls.__layout__.names)
-        _setattr(obj, "__pydantic_extra__", None)
-        _setattr(obj, "__pydantic_private__", None)
+        _fill(obj, values, cls.__layout__.names)
         return obj
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Any:
@@ -287,49 +215,18 @@ class MoveStruct(BaseModel):
     # -- BCS ----------------------------------------------------------------------------
 
     def to_bcs(self) -> bytes:
-        fast = self.__layout__.fast_encode
-        if fast is not None:
-            data = fast(self.__dict__)
-            if data is not None:
-                return data
-        out = bytearray()
-        self._encode_into(out, type(self).__name__)
-        return bytes(out)
+        data = self.__layout__.encode(self.__dict__)
+        if data is None:  # not a generated layout, or something to report: the reference says what
+            out = bytearray()
+            self._encode_into(out, type(self).__name__)
+            data = bytes(out)
+        return data
 
     def _encode_into(self, out: bytearray, path: str) -> None:
+        """The reference encoder: field by field through the type objects."""
         values = self.__dict__
-        for step in self.__layout__.steps:
-            kind = step[0]
-            if kind == _FIXED:
-                _, st, names, bools = step
-                try:
-                    out += st.pack(*[values[n] for n in names])
-                except struct.error:
-                    self._encode_slow(names, path)  # raises the precise error
-                    raise  # pragma: no cover
-                if bools:
-                    for i in bools:
-                        if not isinstance(values[names[i]], bool):
-                            raise EncodeError("expected a bool", path=f"{path}.{names[i]}")
-            elif kind == _BYTES:
-                v = values[step[1]]
-                if not isinstance(v, (bytes, bytearray)):
-                    raise EncodeError(f"expected bytes, got {type(v).__name__}", path=f"{path}.{step[1]}")
-                n = len(v)
-                if n < 0x80:
-                    out.append(n)
-                else:
-                    BYTES.encode(v, out, f"{path}.{step[1]}")
-                    continue
-                out += v
-            else:
-                step[2].encode(values[step[1]], out, f"{path}.{step[1]}")
-
-    def _encode_slow(self, names: tuple[str, ...], path: str) -> None:
-        scratch = bytearray()
-        types = dict(self.__layout__.fields)
-        for n in names:
-            types[n].encode(self.__dict__[n], scratch, f"{path}.{n}")
+        for name, mtype in self.__layout__.fields:
+            mtype.encode(values[name], out, f"{path}.{name}")
 
     @classmethod
     def from_bcs(cls, data: bytes, *, lenient_uleb: bool = False) -> "MoveStruct":
@@ -341,13 +238,11 @@ class MoveStruct(BaseModel):
         if data.__class__ is not bytes:
             data = bytes(data)
         if not lenient_uleb:
-            fast = cls.__layout__.fast_decode
-            if fast is not None:
-                value = fast(data)
-                if value is not None:
-                    return value
+            value = cls.__layout__.decode(data)
+            if value is not None:
+                return value
         r = Reader(data, lenient_uleb=lenient_uleb)
-        value = cls._decode_slow(r, cls.__name__)
+        value = cls._decode_from(r, cls.__name__)
         if r.pos != len(data):
             raise DecodeError(
                 f"{len(data) - r.pos} trailing byte(s) after the value", offset=r.pos, path=cls.__name__
@@ -355,11 +250,12 @@ class MoveStruct(BaseModel):
         return value
 
     @classmethod
-    def _decode_slow(cls, r: Reader, path: str) -> "MoveStruct":
+    def _decode_from(cls, r: Reader, path: str) -> "MoveStruct":
+        """The reference decoder: field by field through the type objects, every error precise."""
         values = {name: mtype.decode(r, f"{path}.{name}") for name, mtype in cls.__layout__.fields}
         return cls._trusted(values)
 
-    # -- Move JSON ------------------------------------------------------------------------
+    # -- Move JSON (the same as model_dump(mode="json") / model_validate) ---------------------
 
     def to_move_json(self) -> dict[str, Any]:
         values = self.__dict__
@@ -367,18 +263,8 @@ class MoveStruct(BaseModel):
 
     @classmethod
     def from_move_json(cls, obj: Any, path: str | None = None) -> "MoveStruct":
-        path = path or cls.__name__
-        if not isinstance(obj, dict):
-            raise FieldError(f"expected a JSON object, got {type(obj).__name__}", path=path)
-        unknown = [k for k in obj if k not in cls.model_fields]
-        if unknown:
-            raise FieldError(f"unknown field {unknown[0]!r}", path=path)
-        values = {}
-        for name, mtype in cls.__layout__.fields:
-            if name not in obj:
-                raise FieldError("missing", path=f"{path}.{name}")
-            values[name] = mtype.from_json(obj[name], f"{path}.{name}")
-        return cls._trusted(values)
+        """``model_validate``, raising ``FieldError`` whose path starts with ``path``."""
+        return cls._trusted(cls._values(obj, path or cls.__name__))
 
     # -- people and diffs -----------------------------------------------------------------
 
@@ -416,8 +302,13 @@ class StructType(MoveType):
         if isinstance(value, self.model):
             return value
         if isinstance(value, dict):
-            return self.model.model_validate(value)
+            return self.model._trusted(self.model._values(value, path, python_only=True))
         raise FieldError(f"expected {self.model.__name__}", path=path)
+
+    def parse(self, obj: Any, path: str) -> MoveStruct:
+        if isinstance(obj, self.model):
+            return obj
+        return self.model._trusted(self.model._values(obj, path))
 
     def encode(self, value: Any, out: bytearray, path: str) -> None:
         if not isinstance(value, self.model):
@@ -425,7 +316,7 @@ class StructType(MoveType):
         value._encode_into(out, path)
 
     def decode(self, r: Reader, path: str) -> MoveStruct:
-        return self.model._decode_slow(r, path)
+        return self.model._decode_from(r, path)
 
     def to_json(self, value: MoveStruct) -> dict:
         return value.to_move_json()
@@ -434,4 +325,4 @@ class StructType(MoveType):
         return self.model.from_move_json(obj, path)
 
 
-__all__ = ["Move", "MoveStruct", "StructType", "encode_uleb128"]
+__all__ = ["Move", "MoveStruct", "StructType"]

@@ -4,6 +4,10 @@ A struct's layout is a list of ``(field name, MoveType)``; the codec, the pydant
 models, the JSON rendering and the field diff are all driven from that one list.
 Decoding is strict (canonical BCS only) unless a reader is told to accept
 non-minimal ULEB128 lengths, as the on-chain ``import_legacy_summary_admin`` does.
+
+Three ways in for a value: ``check`` takes the Python form only (constructors, copies),
+``from_json`` the Move JSON form (``"0x.."`` bytes, decimal-string u64), and ``parse``
+either (``model_validate``: data from outside may come in both forms).
 """
 
 from __future__ import annotations
@@ -80,6 +84,12 @@ def encode_uleb128(n: int, out: bytearray) -> None:
     out.append(n)
 
 
+def uleb128_bytes(n: int) -> bytes:
+    out = bytearray()
+    encode_uleb128(n, out)
+    return bytes(out)
+
+
 class MoveType:
     """Base of the Move value types. ``name`` is the Move spelling (``u64``, ``vector<u8>``)."""
 
@@ -104,6 +114,10 @@ class MoveType:
     def check(self, value: Any, path: str) -> Any:
         """Validate a Python value of this type (used by the models)."""
         return value
+
+    def parse(self, obj: Any, path: str) -> Any:
+        """Validate a value given in its Move JSON form or its Python form."""
+        return self.from_json(obj, path)
 
     def __repr__(self) -> str:
         return self.name
@@ -211,6 +225,9 @@ class AddressType(MoveType):
     def to_json(self, value: bytes) -> str:
         return "0x" + value.hex()
 
+    def parse(self, obj: Any, path: str) -> bytes:
+        return self.check(obj, path) if isinstance(obj, (bytes, bytearray)) else self.from_json(obj, path)
+
     def from_json(self, obj: Any, path: str) -> bytes:
         if not isinstance(obj, str):
             raise FieldError(f"expected an address string, got {obj!r}", path=path)
@@ -248,6 +265,9 @@ class BytesType(MoveType):
 
     def to_json(self, value: bytes) -> str:
         return "0x" + value.hex()
+
+    def parse(self, obj: Any, path: str) -> bytes:
+        return self.check(obj, path) if isinstance(obj, (bytes, bytearray)) else self.from_json(obj, path)
 
     def from_json(self, obj: Any, path: str) -> bytes:
         if isinstance(obj, str):
@@ -326,6 +346,11 @@ class VectorType(MoveType):
             raise FieldError(f"expected a JSON array, got {obj!r}", path=path)
         return [self.elem.from_json(v, f"{path}[{i}]") for i, v in enumerate(obj)]
 
+    def parse(self, obj: Any, path: str) -> list:
+        if not isinstance(obj, (list, tuple)):
+            raise FieldError(f"expected a list, got {obj!r}", path=path)
+        return [self.elem.parse(v, f"{path}[{i}]") for i, v in enumerate(obj)]
+
 
 class OptionType(MoveType):
     """``Option<T>``: Python ``None`` or the value; BCS a vector of 0 or 1; JSON ``{"vec": [...]}``."""
@@ -368,6 +393,23 @@ class OptionType(MoveType):
                 return self.elem.from_json(vec[0], path)
             raise FieldError(f"Option with {len(vec)} elements", path=path)
         raise FieldError(f'expected an Option as {{"vec": [...]}} or null, got {obj!r}', path=path)
+
+    def parse(self, obj: Any, path: str) -> Any:
+        """``None``, the Move JSON ``{"vec": [...]}``, or the Python value itself.
+
+        A bare JSON value (``"0xab"``) is not an Option in Move JSON: only the
+        Python form (``b"\\xab"``) is taken without its ``{"vec": [...]}``.
+        """
+        if obj is None:
+            return None
+        if isinstance(obj, dict):
+            vec = obj.get("vec")
+            if set(obj) != {"vec"} or not isinstance(vec, list):
+                raise FieldError(f'expected an Option as {{"vec": [...]}} or null, got {obj!r}', path=path)
+            if len(vec) > 1:
+                raise FieldError(f"Option with {len(vec)} elements", path=path)
+            return self.elem.parse(vec[0], path) if vec else None
+        return self.elem.check(obj, path)
 
 
 BOOL = BoolType()

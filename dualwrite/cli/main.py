@@ -48,6 +48,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
                "The CI gate: exit 0 only when every lottery's legacy copy is exactly its archived summary."),
     "heal": ("dualwrite.cli.audit_cmds:heal_cmd",
              "Repair the given lotteries (ids or ranges), or every failing one, and prove each repair."),
+    "metrics": ("dualwrite.cli.monitor_cmds:metrics_cmd",
+                "One check of every lottery, in the Prometheus text exposition format."),
+    "monitor": ("dualwrite.cli.monitor_cmds:monitor_cmd",
+                "The exporter: check every lottery every --interval, serve the last result to Prometheus."),
     "events": ("dualwrite.cli.events_cmds:events_cmd", "The dual-write and legacy events, oldest first (a table, or --json lines)."),
     "demo": ("dualwrite.cli.demo_cmds:demo_cmd",
              "Initialise, register expected hashes, finalise, watch them consumed; then the drift drill: finalise N "
