@@ -17,6 +17,7 @@ class ExitCode(IntEnum):
     BACKEND = 3  # a backend failed or could not be reached
     ABORTED = 4  # the chain aborted the transaction
     EMPTY = 5  # a gate checked nothing (pytest's "no tests collected"): green would be a lie
+    INCOMPLETE = 6  # cutover status: nothing wrong, but not every planned lottery is archived and ok yet
     INTERNAL = 70  # a bug: one line, the traceback only with DUALWRITE_DEBUG=1
 
 

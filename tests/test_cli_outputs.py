@@ -125,6 +125,17 @@ def test_first_json_prefers_the_document_that_ends_the_output() -> None:
     assert first_json("no json at all [yes/no] >") is None
 
 
+def test_output_nested_deeper_than_json_reads_is_a_backend_failure_not_a_crash() -> None:
+    for junk in ("[" * 50_000, "[1, " * 20_000, '{"a":' * 5_000 + "1", '{"message": ' + "[" * 5_000):
+        assert first_json(junk) is None
+        assert find_abort(junk) is None
+        with pytest.raises(BackendError) as e:
+            parse_view(junk, "", 0, where=WHERE)
+        assert "unreadable view output" in str(e.value) and len(str(e.value)) < 400
+        with pytest.raises(BackendError):
+            parse_run(junk, "", 0, where=WHERE)
+
+
 # -- the simulator prints what operators meet -----------------------------------------------------
 
 
@@ -390,3 +401,89 @@ def test_hash_unknown_to_the_node_falls_back_to_the_state(tmp_path: Path, txn_no
     calls = log.read_text().splitlines()
     assert calls[0] == "move tool run" and set(calls[1:]) == {"move tool view"}, p.stderr  # (a slow view is retried)
     assert started_events(state, 9) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("style", ["node", "node-v11.3", "vmerror"])
+def test_states_derived_from_view_aborts_match_the_sim_in_every_style(tmp_path: Path, style: str) -> None:
+    """A summary that does not exist (the table lookup aborts) reads as missing through a CLI, whatever form
+    the abort takes: verify over ``--backend local`` says what it says over the in-process simulator."""
+    from tests.audit_world import World
+
+    world = World(tmp_path / "chain.sqlite").init()
+    world.finalize(1, 2)
+    world.chain.close()
+    supra_dir = tmp_path / "bin"
+    assert dualwrite(["sim", "install-supra", str(supra_dir)], {}).returncode == 0
+    env = {"PATH": f"{supra_dir}{os.pathsep}{os.environ['PATH']}", "DUALWRITE_STATE": str(world.path),
+           "DUALWRITE_SUPRA_ABORT_STYLE": style}
+    want = dualwrite(["verify", "1-3", "--backend", "sim", "--state", str(world.path), "--json"], env)
+    got = dualwrite(["verify", "1-3", "--backend", "local", "--json"], env)
+    assert (got.returncode, want.returncode) == (want.returncode, want.returncode), got.stderr
+    rows = lambda p: {x["lottery_id"]: x["state"] for x in json.loads(p.stdout)["lotteries"]}  # noqa: E731
+    assert rows(got) == rows(want) and rows(got)[3] != "unchecked", got.stdout
+
+
+# -- the same bodies on the RPC path ----------------------------------------------------------------
+
+NODE_BODY_CASES = [n for n in CASES if load(n)[0]["command"] == "view"
+                   and isinstance(first_json(load(n)[1]), dict) and set(first_json(load(n)[1])) & {"result", "message"}]
+
+
+class _ViewNode(http.server.BaseHTTPRequestHandler):
+    """POST /rpc/v3/view answering one recorded body: 200 for a result, 400 (as nodes v11.7+ do) for a message."""
+
+    body: bytes = b"{}"
+
+    def do_POST(self) -> None:  # noqa: N802
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        code = 200 if b'"result"' in self.body else 400
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("x-supra-chain-id", "6")
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def view_node():
+    handler = type("Handler", (_ViewNode,), {})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    try:
+        yield handler, f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        t.join(timeout=10)
+
+
+def _outcome(call) -> tuple:
+    try:
+        return ("ok", call())
+    except MoveAbort as e:
+        return ("abort", e.code, e.name, e.module.rsplit("::", 1)[-1] if e.module else "")
+    except BackendError as e:
+        return ("backend", int(e.exit_code))
+
+
+@pytest.mark.parametrize("name", NODE_BODY_CASES)
+def test_node_bodies_read_the_same_over_rpc(name: str, view_node) -> None:
+    """Every view body of the corpus, as an RPC node's HTTP answer, is what it is on the CLI path."""
+    from dualwrite.backends.rpc import RpcClient
+
+    handler, url = view_node
+    _, stdout, stderr, code = load(name)
+    handler.body = json.dumps(first_json(stdout)).encode()
+    client = RpcClient(url, retries=0)
+    try:
+        over_rpc = _outcome(lambda: client.view("0x1::legacy_bridge::pending_expected_hashes", []))
+    finally:
+        client.close()
+    over_cli = _outcome(lambda: parse_view(stdout, stderr, code, where=WHERE))
+    assert over_rpc == over_cli

@@ -48,6 +48,7 @@ MAYBE_SUBMITTED = re.compile(r"might still succeed|wait_for_transaction|transact
                              r"waiting for (?:the )?transaction", re.IGNORECASE)
 INVALID_ARGS = re.compile(r"Invalid arguments|Unable to parse|invalid value", re.IGNORECASE)
 TXN_HASH = re.compile(r"0x[0-9a-fA-F]{64}")
+_WS_TAIL = re.compile(r"\s*\Z")
 
 
 def _int_code(code: str) -> int:
@@ -152,7 +153,7 @@ def find_abort(text: str) -> MoveAbort | None:
     if text.lstrip()[:1] in ("{", "["):  # a whole JSON body (an HTTP error body): read its strings unescaped
         try:
             doc = json.loads(text)
-        except (json.JSONDecodeError, RecursionError):  # RecursionError: found by fuzz/
+        except (json.JSONDecodeError, RecursionError):
             doc = None
         for s in _strings(doc):
             if (a := find_abort(s)) is not None:
@@ -166,7 +167,7 @@ def find_abort(text: str) -> MoveAbort | None:
 
 
 def _strings(doc: Any):
-    """Every string in a JSON value, depth first, without recursion (a body may nest ~1000 deep)."""
+    """Every string in a decoded JSON document, in document order (iterative: any depth json.loads accepted)."""
     stack = [doc]
     while stack:
         v = stack.pop()
@@ -193,9 +194,7 @@ def first_json(text: str) -> Any:
         return None
     try:
         return json.loads(text)
-    except RecursionError:  # found by fuzz/: nesting no CLI prints; unreadable, not a crash
-        return None
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):  # RecursionError: nesting deeper than json's stack
         pass
     decoder = json.JSONDecoder()
     first: Any = None
@@ -220,14 +219,14 @@ def first_json(text: str) -> Any:
             continue
         try:
             obj, end = decoder.raw_decode(text, pos)
-        except RecursionError:  # found by fuzz/: nesting no CLI prints
-            return first
         except json.JSONDecodeError:
             failures += 1
             i = pos + 1
             continue
+        except RecursionError:  # nested deeper than json can read: nothing after this point is readable either
+            return first
         if isinstance(obj, (dict, list)):
-            if not text[end:].strip():
+            if _WS_TAIL.match(text, end):
                 return obj
             if first is None:
                 first = obj
@@ -235,9 +234,6 @@ def first_json(text: str) -> Any:
         else:
             i = pos + 1
     return first
-
-
-_first_json = first_json  # the old private name
 
 
 def error_text(stderr: str, stdout: str = "") -> str:
@@ -262,7 +258,6 @@ def error_text(stderr: str, stdout: str = "") -> str:
     return " ".join(block.split())
 
 
-_error_line = error_text  # the old private name
 
 
 def failure(text: str, *, where: str, returncode: int | None = None, run: bool = False) -> Exception:

@@ -56,6 +56,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("dualwrite.cli.demo_cmds:demo_cmd",
              "Initialise, register expected hashes, finalise, watch them consumed; then the drift drill: finalise N "
              "lotteries, tamper five, verify fails naming them, heal, verify passes."),
+    "cutover": ("dualwrite.cli.cutover_cmds:cutover_group",
+                "Plan the expected hashes of many lotteries, register them resumably, watch them consumed."),
 }
 
 
@@ -147,7 +149,8 @@ def cli() -> None:
 
     Exit codes: 0 success; 1 a check found a mismatch or drift; 2 bad input or usage;
     3 a backend failed or could not be reached; 4 the chain aborted the transaction;
-    5 a gate checked nothing (no lottery verified; --allow-empty accepts it).
+    5 a gate checked nothing (no lottery verified; --allow-empty accepts it);
+    6 cutover status: not finished yet.
     """
 
 
