@@ -267,8 +267,8 @@ def best_rates(work: dict[str, tuple[Callable, list]], run_ms: float, repeat: in
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--run-ms", type=float, default=25, help="length of one timing run, ms (default 25)")
-    p.add_argument("--repeat", type=int, default=9, help="timing runs per case, interleaved, best kept (default 9)")
+    p.add_argument("--run-ms", type=float, default=5, help="length of one timing run, ms (default 5)")
+    p.add_argument("--repeat", type=int, default=40, help="timing runs per case, interleaved, best kept (default 40)")
     p.add_argument("--shape", action="append", help="only this shape (repeatable); default: all")
     args = p.parse_args(argv)
     if args.run_ms <= 0 or args.repeat < 1:

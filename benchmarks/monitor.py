@@ -13,9 +13,15 @@ then, side by side in this process:
   while a ``--scale-count`` cycle runs back to back (p50 / p99 / max): the exporter serves the
   last snapshot, so a scrape never waits for a cycle — only for the GIL.
 
-Every cycle must find exactly the five drifted lotteries. There is no events-based incremental
-cycle yet (no RPC events client in this tree): every cycle is a full check; over RPC a cycle
-costs what ``verify --all`` costs there (``benchmarks/verify.py``). Sim figures: best of ``--repeat``.
+- over RPC (the ``rpc`` backend, httpx, against the emulated node ``dualwrite sim serve`` in its own
+  process, ``--scale-count`` lotteries, jobs 4): the named baseline is a cycle on a fresh backend
+  (a full check: every lottery's views, every event page from block 0) against the monitor's later,
+  incremental cycles, which keep the backend, read only the new blocks' events and only the
+  lotteries they touched (plus pending and failing ones): with nothing new, and after 100 new
+  lotteries were finalised.
+
+Every cycle must find exactly the five drifted lotteries. Sim figures: best of ``--repeat``;
+RPC figures: best of 2. ``--no-rpc`` skips the RPC part.
 """
 
 from __future__ import annotations
@@ -34,6 +40,9 @@ import httpx
 from dualwrite.audit.verify import Policy, all_ids, verify
 from dualwrite.backends import BackendConfig, open_backend
 from dualwrite.monitor import Monitor, run_check
+from dualwrite.backends import ModuleAddresses
+from dualwrite.demo import make_summary
+from dualwrite.sim.chain import Chain
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from verify import DRIFTED, build_state  # noqa: E402  (the verify benchmark's state builder)
@@ -74,6 +83,58 @@ def scrape_latencies(mon: Monitor, n: int, until_checks: int = 0, limit_s: float
     return out
 
 
+def rpc_figures(state: Path, count: int) -> None:
+    import subprocess
+
+    with Chain(state) as c:
+        addrs = ModuleAddresses(c.addresses.lottery_multi, c.addresses.lottery)
+    p = subprocess.Popen([sys.executable, "-m", "dualwrite", "sim", "serve", "--state", str(state)],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        url = p.stdout.readline().strip()
+        if not url.startswith("http://127.0.0.1:"):
+            raise SystemExit(f"sim serve did not start (exit {p.poll()})")
+        cfg = BackendConfig(backend="rpc", rpc_url=url, addresses=addrs)
+        fresh_times, fresh_pages = [], 0
+        for _ in range(2):
+            t0 = time.perf_counter()
+            b = open_backend(cfg)
+            try:
+                snap = run_check(b, jobs=4)
+                fresh_pages = b.index.pages
+            finally:
+                b.close()
+            fresh_times.append(time.perf_counter() - t0)
+            assert snap.checked == count and snap.mismatch == len(DRIFTED), snap
+        mon = Monitor(lambda: open_backend(cfg), jobs=4, full_every=1000)
+        assert mon.check_once() and mon.snapshot.full  # the first cycle: full, like the baseline
+        quiet, busy = [], []
+        for _ in range(2):
+            t0 = time.perf_counter()
+            assert mon.check_once() and not mon.snapshot.full
+            quiet.append((time.perf_counter() - t0, mon.last_rechecked))
+        next_id = count + 1
+        for _ in range(2):  # a busy minute: 100 new lotteries finalised since the last cycle
+            with Chain(state) as c:
+                for i in range(next_id, next_id + 100):
+                    c.finalize(make_summary(i))
+            next_id += 100
+            t0 = time.perf_counter()
+            assert mon.check_once() and not mon.snapshot.full
+            busy.append((time.perf_counter() - t0, mon.last_rechecked))
+        assert mon.snapshot.checked == next_id - 1 and mon.snapshot.mismatch == len(DRIFTED)
+        mon.stop()
+    finally:
+        p.terminate()
+        p.wait(timeout=30)
+    f = min(fresh_times)
+    q, b = min(quiet), min(busy)
+    print(f"\nover RPC (sim serve, {count} lotteries, jobs 4)          {'cycle s':>8}  {'lotteries read':>14}  {'vs baseline':>11}")
+    print(f"  baseline: full cycle, fresh backend ({fresh_pages} event pages) {f:>8.2f}  {count:>14}  {1:>10.2f}x")
+    print(f"  monitor: incremental, nothing new            {q[0]:>8.2f}  {q[1]:>14}  {q[0] / f:>10.3f}x")
+    print(f"  monitor: incremental, 100 newly finalised    {b[0]:>8.2f}  {b[1]:>14}  {b[0] / f:>10.3f}x")
+    print("  (every --full-every N cycles, default 60, a cycle is full again: the baseline's cost)")
+
 def pct(xs: list[float], p: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(p * len(xs)))]
@@ -85,6 +146,7 @@ def main() -> None:
     ap.add_argument("--scale-count", type=int, default=10000)
     ap.add_argument("--scrapes", type=int, default=200)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--no-rpc", action="store_true")
     a = ap.parse_args()
     logging.getLogger("dualwrite.monitor").setLevel(logging.ERROR)  # the drifted ids, once per cycle, are not figures
     print(f"machine: {platform.machine()}, Python {platform.python_version()}")
@@ -126,6 +188,8 @@ def main() -> None:
         print(f"  p50 ratio busy/idle: {pct(loaded, .5) / pct(quiet, .5):.1f}x; max busy "
               f"{max(loaded) * 1e3:.1f} ms vs a cycle of {rows[1][1] * 1e3:.0f} ms "
               f"({cycles} cycles ran during the scrapes): a scrape never waits for a cycle")
+        if not a.no_rpc:
+            rpc_figures(big, a.scale_count)
 
 
 if __name__ == "__main__":

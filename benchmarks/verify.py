@@ -129,6 +129,7 @@ def node(state: Path) -> Iterator[Backend]:
         if not url.startswith("http://127.0.0.1:"):
             raise SystemExit(f"sim serve did not start (exit {p.poll()})")
         b = open_backend(BackendConfig(backend="rpc", rpc_url=url, addresses=addrs))
+        b.node_pid = p.pid
         try:
             yield b
         finally:
@@ -136,6 +137,12 @@ def node(state: Path) -> Iterator[Backend]:
     finally:
         p.terminate()
         p.wait(timeout=30)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def podman_env() -> dict[str, str]:
@@ -254,9 +261,14 @@ def main() -> int:
                 build_state(rpc_state, rpc_count)
             with node(rpc_state) as b:
                 for jobs in (1, 16):
+                    node0, client0 = cpu_seconds(b.node_pid), time.process_time()
                     dt, _ = timed(b, list(range(1, rpc_count + 1)), jobs, rpc_count)
+                    node_ms = (cpu_seconds(b.node_pid) - node0) * 1000 / rpc_count
+                    client_ms = (time.process_time() - client0) * 1000 / rpc_count
                     rows.append(Row("rpc", jobs, rpc_count, dt, "httpx -> sim serve"))
-                    print(f"  rpc jobs {jobs}: {rows[-1].rate:,.0f}/s", flush=True)
+                    notes.append(f"rpc jobs {jobs}: CPU per lottery (two views): client {client_ms:.2f} ms, "
+                                 f"node {node_ms:.2f} ms")
+                    print(f"  rpc jobs {jobs}: {rows[-1].rate:,.0f}/s ({notes[-1].split(': ', 1)[1]})", flush=True)
             for path, n in ((state, a.count), (rpc_state, rpc_count)):
                 with node(path) as b:
                     rpc_scale.append((n, min(verify_all(b, n, jobs=4) for _ in range(a.repeat))))

@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 import jsonschema
+import pytest
 
 from dualwrite.sim.server import Faults, start_in_thread, stop
 from tests.envs import base_env
@@ -80,6 +81,17 @@ def schema_hook(client) -> None:
         client.hooks.append(check_response)
     else:
         client.event_hooks["response"] = [*client.event_hooks.get("response", []), check_response]
+
+
+@pytest.fixture(autouse=True)
+def _every_response_checked():
+    """Import into a test module: every response any RpcClient in this process receives (the CLI's
+    too) is checked against the schema."""
+    from dualwrite.backends.rpc import RpcClient
+
+    RpcClient.default_hooks.append(check_response)
+    yield
+    RpcClient.default_hooks.remove(check_response)
 
 
 class InThreadNode:

@@ -335,3 +335,28 @@ def test_no_pydantic_schema_is_built_at_import_or_by_the_codec():
         "assert S.LotterySummary.__pydantic_complete__\n"
     ) % str(LOTTERY_1_BCS)
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+# -- JSON Schema of the Move JSON form ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [v for _, v in VALUES], ids=IDS)
+def test_json_schema_describes_the_move_json(value):
+    import jsonschema
+
+    model = type(value)
+    written = value.model_dump(mode="json")
+    jsonschema.validate(written, model.model_json_schema(mode="serialization"))
+    jsonschema.validate(written, model.model_json_schema())  # what is written is read back
+    jsonschema.validate(json.loads(json.dumps(written).replace('"0x', '"0X')), model.model_json_schema())
+
+
+def test_json_schema_rejects_what_the_writer_never_writes():
+    import jsonschema
+
+    written = LotterySummary.model_json_schema(mode="serialization")
+    for bad in [dict(lottery_1_json(), id=1), dict(lottery_1_json(), status="6"),
+                dict(lottery_1_json(), snapshot_hash="0xABC"), dict(lottery_1_json(), extra=1)]:
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(bad, written)
+    assert LotterySummary.model_json_schema()["properties"]["id"]["anyOf"][1]["maximum"] == 2**64 - 1

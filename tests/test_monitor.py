@@ -289,3 +289,20 @@ def test_promtool_unit_tests_can_fail(tmp_path: Path) -> None:
     p = subprocess.run([_promtool(), "test", "rules", str(tmp_path / RULES_TEST.name)],
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 1 and "DualWriteMismatch" in p.stdout + p.stderr
+
+
+def test_an_incremental_check_reads_only_what_changed(world: World) -> None:
+    """Given the previous snapshot and the changed lotteries, the others keep their diffs (also on sim)."""
+    world.init()
+    world.finalize(*range(1, 6))
+    full = run_check(world.backend)
+    assert full.full and full.rechecked == 5
+    world.tamper(2, "--set", "tickets_sold=5", "--fix-hash")
+    world.finalize(6)
+    quiet = run_check(world.backend, previous=full, changed=set())
+    assert not quiet.full and quiet.rechecked == 1  # only the new id 6
+    assert quiet.mismatch == 0 and quiet.checked == 6  # 2 was not said to change
+    told = run_check(world.backend, previous=quiet, changed={2})
+    assert told.rechecked == 1 and told.mismatch_ids == (2,)
+    again = run_check(world.backend, previous=told, changed=set())
+    assert again.rechecked == 1 and again.mismatch_ids == (2,)  # a failing lottery is always read again

@@ -7,11 +7,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import signal
-import socket
-import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import httpx
@@ -22,7 +18,7 @@ from dualwrite.cli.main import cli
 from dualwrite.demo import make_summary
 from tests.engines import engine_unavailable, wait_for
 from tests.envs import base_env
-from tests.monitor_helpers import state_file_gone
+from tests.monitor_helpers import Proc, free_port, state_file_gone
 
 pytestmark = pytest.mark.slow
 
@@ -31,47 +27,10 @@ RULES = ROOT / "deploy" / "prometheus" / "dualwrite.rules.yml"
 DUALWRITE = [sys.executable, "-m", "dualwrite"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def dw(state: Path, *args: str) -> str:
     r = CliRunner().invoke(cli, [*args, "--state", str(state)], catch_exceptions=False)
     assert r.exit_code == 0, f"dualwrite {' '.join(args)}: exit {r.exit_code}\n{r.stdout}{r.stderr}"
     return r.stdout
-
-
-class Proc:
-    """A child process whose stderr is collected by a thread (never a blocked pipe)."""
-
-    def __init__(self, argv: list[str], env: dict[str, str], cwd: Path) -> None:
-        self.p = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.PIPE, text=True)
-        self.lines: list[str] = []
-        self._t = threading.Thread(target=self._read, daemon=True)
-        self._t.start()
-
-    def _read(self) -> None:
-        assert self.p.stderr is not None
-        for line in self.p.stderr:
-            self.lines.append(line)
-
-    @property
-    def log(self) -> str:
-        return "".join(self.lines)
-
-    def stop(self, timeout: float = 20) -> int:
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-            try:
-                self.p.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait(10)
-        self._t.join(5)
-        return self.p.returncode
 
 
 class Prom:

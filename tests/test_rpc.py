@@ -28,6 +28,7 @@ from dualwrite.demo import make_summary
 from dualwrite.errors import BackendUnavailable, InputError, MoveAbort
 from dualwrite.sim.server import Faults, abort_message, parse_fault
 from tests.audit_world import World, sha3
+from tests.rpc_node import _every_response_checked  # noqa: F401  (autouse)
 from tests.rpc_node import CHECKED, InThreadNode, ServeProcess, addr_env, check_response, schema_hook, validate
 
 
@@ -317,6 +318,7 @@ def test_provider_headers_are_sent_and_never_printed(world: World, tmp_path: Pat
 
 
 def test_urls_are_printed_without_credentials() -> None:
+    assert "sekrit" not in repr(BackendConfig(rpc_headers=("X-Api-Key: sekrit",)))
     assert redact_url("https://user:pw@node.example:8443/base/?key=abc#x") == "https://node.example:8443/base/"
     with pytest.raises(InputError, match="http:// or https://"):
         RpcClient("ftp://127.0.0.1/")
@@ -508,6 +510,8 @@ def test_events_command_over_rpc_filters_pages_and_resumes(world: World, node: I
     code, out, _ = dw("events", "--json", "--from-height", str(height), *base)
     assert {json.loads(ln)["lottery_id"] for ln in out.splitlines()} == {131}
     assert dw("events", "--cursor", cursor, *base)[0] == 2  # a cursor without its one kind
+    code, _, err = dw("events", "--backend", "local", "--supra-bin", "/bin/true")
+    assert code == 2 and "cannot read events" in err and "--rpc-url" in err
 
 
 def test_events_checkpoint_is_explicit_and_incremental(world: World, node: InThreadNode, tmp_path: Path) -> None:

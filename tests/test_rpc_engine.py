@@ -12,6 +12,7 @@ from dualwrite.cli.main import cli
 from dualwrite.sim.chain import Chain
 from tests.engines import unique_name
 from tests.rpc_node import ServeProcess
+from tests.rpc_node import _every_response_checked  # noqa: F401  (autouse: every answer against the schema)
 
 
 @pytest.mark.engine

@@ -68,7 +68,7 @@ class BackendConfig:
     state: Path | None = None  # sim
     # reads over the RPC node (backends/rpc.py): "auto" = over HTTP whenever rpc_url is known (not on sim)
     reads: str = "auto"
-    rpc_headers: tuple[str, ...] = ()  # "Name: value" provider keys: sent, never printed
+    rpc_headers: tuple[str, ...] = field(default=(), repr=False)  # "Name: value" provider keys: never printed
     rpc_timeout: float = 10.0
     rpc_retries: int = 8
     events_checkpoint: Path | None = None

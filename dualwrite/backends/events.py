@@ -168,6 +168,28 @@ class EventIndex:
             self.cp.next_height = height
             self._dirty = True
 
+    def refresh(self) -> set[int]:
+        """Read the blocks since the last scan, every kind (a long-running reader's next cycle:
+        ``dualwrite monitor``); learn the index kinds; return the lotteries any event touched."""
+        with self._lock:
+            until = int(self.client.block()["header"]["height"])
+            start = self.cp.next_height
+            touched: set[int] = set()
+            if until + 1 > start:
+                for kind in KINDS:
+                    for data, _cursor in self.client.events(event_type(self.addresses, kind), start, until + 1):
+                        self.pages += 1
+                        for item in data:
+                            if kind in INDEX_KINDS:
+                                self.learn(kind, item)
+                            lid = lottery_of(item.get("event") or {})
+                            if lid is not None:
+                                touched.add(lid)
+                self.cp.next_height = until + 1
+                self._dirty = True
+            self._scanned = True
+            return touched
+
     def _ensure(self) -> None:
         with self._lock:
             if not self._scanned:

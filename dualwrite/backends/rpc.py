@@ -76,7 +76,10 @@ def _arg(text: str) -> Any:
 
 
 class RpcClient:
-    """One node: the HTTP calls, with retries; thread-safe (httpx.Client is)."""
+    """One node: the HTTP calls, with retries; thread-safe (httpx's transport and pool are)."""
+
+    #: hooks every new client calls with each response (the test suite checks each one against its schema)
+    default_hooks: list = []
 
     def __init__(self, url: str, *, headers: dict[str, str] | None = None, timeout: float = 10.0,
                  retries: int = 8, connections: int = 16) -> None:
@@ -97,7 +100,7 @@ class RpcClient:
                          *(headers or {}).items()]
         self._timeout = {"connect": min(timeout, 5.0), "read": timeout, "write": timeout, "pool": timeout}
         self._urls: dict[str, httpx.URL] = {}
-        self.hooks: list = []  # called with each response (the tests check every one against the schema)
+        self.hooks: list = list(RpcClient.default_hooks)  # called with each response
         self._down: str | None = None
         self.chain_id: str | None = None
         self.requests = 0
@@ -209,6 +212,11 @@ class RpcClient:
         abort = find_abort(text)
         if abort is not None:
             return abort
+        if r.status_code == 410:  # pruned: the node keeps only recent blocks
+            oldest = r.headers.get("x-supra-oldest-block")
+            return BackendError(f"RPC node {self.url}: {what}: HTTP 410, the node no longer has that data"
+                                + (f" (its oldest block is {oldest}: start at --from-height {oldest}, or use an "
+                                   f"archive node)" if oldest else "") + f": {text}")
         if r.status_code in (401, 403):
             return BackendUnavailable(f"RPC node {self.url}: {what}: HTTP {r.status_code} {text} "
                                       f"(check the --rpc-header keys)")
@@ -339,6 +347,10 @@ class RpcBackend:
         """Every id history_bridge has recorded (its LegacySummaryEvents): the legacy archive's listing."""
         return self.index.legacy_ids()
 
+    def refresh_events(self) -> set[int]:
+        """Read only the blocks since the last scan (the monitor's next cycle); the lotteries they touched."""
+        return self.index.refresh()
+
     def chain_now(self) -> datetime:
         return block_time(self.client.block())
 
@@ -376,6 +388,9 @@ class SplitBackend:
 
     def legacy_ids(self) -> list[int]:
         return self.reader.legacy_ids()
+
+    def refresh_events(self) -> set[int]:
+        return self.reader.refresh_events()
 
     def chain_now(self) -> datetime:
         return self.reader.chain_now()

@@ -26,8 +26,8 @@ compares the two on every shape.
 
 from __future__ import annotations
 
+import functools
 import struct
-from dataclasses import dataclass
 from typing import Any, Callable
 
 from dualwrite.bcs.types import BOOL, BYTES, MAX_SEQUENCE_LENGTH, MoveType, OptionType, uleb128_bytes
@@ -40,11 +40,13 @@ CACHE_SIZE = 1024
 _setattr = object.__setattr__
 
 
-@dataclass
 class Codec:
-    encode: Callable[[dict], bytes | None]
-    decode: Callable[[bytes], Any]
-    source: str
+    """A generated encoder and decoder, and their source."""
+
+    __slots__ = ("encode", "decode", "source")
+
+    def __init__(self, encode: Callable[[dict], bytes | None], decode: Callable[[bytes], Any], source: str) -> None:
+        self.encode, self.decode, self.source = encode, decode, source
 
 
 def _is_option_bytes(t: MoveType) -> bool:
@@ -56,8 +58,10 @@ def supports(fields: list[tuple[str, MoveType]]) -> bool:
     return all(t.fmt or t is BYTES or _is_option_bytes(t) for _, t in fields)
 
 
+@functools.lru_cache(maxsize=CACHE_SIZE)
 def _prefix(n: int) -> int | bytes:
-    """A vector's shape entry: its length below 128, else its minimal ULEB128 bytes."""
+    """A vector's shape entry: its length below 128, else its minimal ULEB128 bytes (cached:
+    the same object each time, so the shape's hash is computed once)."""
     if n < 0x80:
         return n
     if n > MAX_SEQUENCE_LENGTH:

@@ -38,6 +38,9 @@ class Move:
             serialization=core_schema.plain_serializer_function_ser_schema(self.type.to_json, when_used="json")
         )
 
+    def __get_pydantic_json_schema__(self, schema: Any, handler: Any) -> dict[str, Any]:
+        return self.type.json_schema(reading=handler.mode == "validation")
+
 
 @dataclass
 class _Layout:
@@ -320,6 +323,11 @@ class StructType(MoveType):
 
     def to_json(self, value: MoveStruct) -> dict:
         return value.to_move_json()
+
+    def json_schema(self, reading: bool) -> dict[str, Any]:
+        return {"type": "object", "title": self.model.__name__, "additionalProperties": False,
+                "required": self.model.field_names(),
+                "properties": {n: t.json_schema(reading) for n, t in self.model.__layout__.fields}}
 
     def from_json(self, obj: Any, path: str) -> MoveStruct:
         return self.model.from_move_json(obj, path)

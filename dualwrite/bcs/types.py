@@ -119,6 +119,10 @@ class MoveType:
         """Validate a value given in its Move JSON form or its Python form."""
         return self.from_json(obj, path)
 
+    def json_schema(self, reading: bool) -> dict[str, Any]:
+        """JSON Schema of the Move JSON form: what is written, or (``reading``) what is read."""
+        return {}
+
     def __repr__(self) -> str:
         return self.name
 
@@ -146,6 +150,9 @@ class BoolType(MoveType):
 
     def check(self, value: Any, path: str) -> bool:
         return self.from_json(value, path)
+
+    def json_schema(self, reading: bool) -> dict[str, Any]:
+        return {"type": "boolean"}
 
 
 class UIntType(MoveType):
@@ -178,6 +185,13 @@ class UIntType(MoveType):
 
     def to_json(self, value: int) -> Any:
         return str(value) if self.json_as_string else value
+
+    def json_schema(self, reading: bool) -> dict[str, Any]:
+        number = {"type": "integer", "minimum": 0, "maximum": self.max}
+        text = {"type": "string", "pattern": "^[0-9]+$", "description": f"{self.name}, decimal"}
+        if reading:  # both forms are read
+            return {"anyOf": [text, number]}
+        return text if self.json_as_string else number
 
     def from_json(self, obj: Any, path: str) -> int:
         if isinstance(obj, bool):
@@ -228,6 +242,9 @@ class AddressType(MoveType):
     def parse(self, obj: Any, path: str) -> bytes:
         return self.check(obj, path) if isinstance(obj, (bytes, bytearray)) else self.from_json(obj, path)
 
+    def json_schema(self, reading: bool) -> dict[str, Any]:
+        return {"type": "string", "pattern": "^(0[xX])?[0-9a-fA-F]{1,64}$"}
+
     def from_json(self, obj: Any, path: str) -> bytes:
         if not isinstance(obj, str):
             raise FieldError(f"expected an address string, got {obj!r}", path=path)
@@ -268,6 +285,14 @@ class BytesType(MoveType):
 
     def parse(self, obj: Any, path: str) -> bytes:
         return self.check(obj, path) if isinstance(obj, (bytes, bytearray)) else self.from_json(obj, path)
+
+    def json_schema(self, reading: bool) -> dict[str, Any]:
+        written = {"type": "string", "pattern": "^0x([0-9a-f]{2})*$"}
+        if not reading:
+            return written
+        # read: any case, ``_``/whitespace between digits, or a list of byte values
+        return {"anyOf": [{"type": "string", "pattern": "^(0[xX])?[0-9a-fA-F_\\s]*$"},
+                          {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 255}}]}
 
     def from_json(self, obj: Any, path: str) -> bytes:
         if isinstance(obj, str):
@@ -315,6 +340,9 @@ class StringType(MoveType):
     def from_json(self, obj: Any, path: str) -> str:
         return self.check(obj, path)
 
+    def json_schema(self, reading: bool) -> dict[str, Any]:
+        return {"type": "string"}
+
 
 class VectorType(MoveType):
     def __init__(self, elem: MoveType) -> None:
@@ -345,6 +373,9 @@ class VectorType(MoveType):
         if not isinstance(obj, list):
             raise FieldError(f"expected a JSON array, got {obj!r}", path=path)
         return [self.elem.from_json(v, f"{path}[{i}]") for i, v in enumerate(obj)]
+
+    def json_schema(self, reading: bool) -> dict[str, Any]:
+        return {"type": "array", "items": self.elem.json_schema(reading)}
 
     def parse(self, obj: Any, path: str) -> list:
         if not isinstance(obj, (list, tuple)):
@@ -393,6 +424,11 @@ class OptionType(MoveType):
                 return self.elem.from_json(vec[0], path)
             raise FieldError(f"Option with {len(vec)} elements", path=path)
         raise FieldError(f'expected an Option as {{"vec": [...]}} or null, got {obj!r}', path=path)
+
+    def json_schema(self, reading: bool) -> dict[str, Any]:
+        vec = {"type": "object", "additionalProperties": False, "required": ["vec"],
+               "properties": {"vec": {"type": "array", "maxItems": 1, "items": self.elem.json_schema(reading)}}}
+        return {"anyOf": [vec, {"type": "null"}]} if reading else vec
 
     def parse(self, obj: Any, path: str) -> Any:
         """``None``, the Move JSON ``{"vec": [...]}``, or the Python value itself.

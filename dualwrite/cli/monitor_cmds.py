@@ -78,10 +78,13 @@ def metrics_cmd(textfile, pending_grace, jobs, cfg):
 @click.option("--listen", default="127.0.0.1:9464", show_default=True, metavar="HOST:PORT",
               help="Where to serve /metrics and /healthz (port 0: any free port, logged).")
 @click.option("--interval", default="60s", show_default=True, metavar="DURATION", help="Time between checks.")
+@click.option("--full-every", type=click.IntRange(1), default=60, show_default=True, metavar="N",
+              help="Over RPC, every Nth cycle reads every lottery; the others read only those the new blocks' "
+                   "events touched (and pending or failing ones). 1: always full.")
 @grace_option
 @jobs_option
 @backend_options
-def monitor_cmd(listen, interval, pending_grace, jobs, cfg):
+def monitor_cmd(listen, interval, full_every, pending_grace, jobs, cfg):
     """The exporter: check every lottery every --interval, serve the last result to Prometheus.
 
     A scrape never waits for a check; a failed check keeps the last good values
@@ -97,7 +100,7 @@ def monitor_cmd(listen, interval, pending_grace, jobs, cfg):
     grace = _duration(pending_grace, "--pending-grace")
     _logging()
     mon = Monitor(lambda: open_backend(cfg), interval=every.total_seconds(), pending_grace=grace, jobs=jobs,
-                  backend_name=cfg.backend)
+                  backend_name=cfg.backend, full_every=full_every)
     stop = threading.Event()
 
     def on_signal(signum, _frame):

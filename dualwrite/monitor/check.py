@@ -65,6 +65,11 @@ class Snapshot:
     mirror_enabled: bool
     bridge_initialized: bool
     failing_states: dict[int, str] = field(default_factory=dict)
+    #: every lottery's diff, for the next incremental cycle (never published)
+    diffs: dict[int, LotteryDiff] = field(default_factory=dict, repr=False, compare=False)
+    #: lotteries this check read (all of them in a full check)
+    rechecked: int = 0
+    full: bool = True
 
     @property
     def mismatch(self) -> int:
@@ -105,16 +110,34 @@ def _now(backend: Backend) -> datetime:
     return now
 
 
-def run_check(backend: Backend, *, pending_grace: timedelta = DEFAULT_PENDING_GRACE, jobs: int = 4) -> Snapshot:
-    """Check every lottery (``verify --all``) and the global switches; raise when the numbers would lie."""
+def run_check(backend: Backend, *, pending_grace: timedelta = DEFAULT_PENDING_GRACE, jobs: int = 4,
+              previous: Snapshot | None = None, changed: set[int] | None = None) -> Snapshot:
+    """Check every lottery (``verify --all``) and the global switches; raise when the numbers would lie.
+
+    Incremental when given the ``previous`` snapshot and the lotteries ``changed`` since (from the
+    events of the new blocks): only those are read again, with every new, pending, previously
+    pending or previously failing one; the others keep their previous diff. Every write the modules
+    make to what a diff reads emits an event (onchain.md), except ``clear_expected_hash``, which the
+    pending list covers; a change made outside the modules (``sim tamper``) waits for the next full check.
+    """
     t0 = time.perf_counter()
     flags = bridge.flags(backend)
     mirror = bridge.is_mirror_enabled(backend)
     initialized = bridge.bridge_initialized(backend)
     ids = all_ids(backend)
-    report = verify(backend, ids, policy=Policy(allow_pending=True, pending_grace=pending_grace), jobs=jobs)
+    full = previous is None or changed is None
+    if full:
+        todo = ids
+    else:
+        pending_now = set(bridge.pending(backend))
+        again = changed | pending_now | set(previous.pending_ids) | set(previous.failing_states)
+        todo = [i for i in ids if i in again or i not in previous.diffs]
+    report = verify(backend, todo, policy=Policy(allow_pending=True, pending_grace=pending_grace), jobs=jobs,
+                    allow_empty=True)
     if report.unchecked:
-        raise CheckIncomplete([(u.lottery_id, u.error) for u in report.unchecked], len(ids))
+        raise CheckIncomplete([(u.lottery_id, u.error) for u in report.unchecked], len(todo))
+    fresh = {c.diff.lottery_id: c.diff for c in report.checked}
+    diffs = fresh if full else {i: fresh.get(i) or previous.diffs[i] for i in ids}
     now = _now(backend)
     mismatch: list[int] = []
     pending: list[int] = []
@@ -122,8 +145,9 @@ def run_check(backend: Backend, *, pending_grace: timedelta = DEFAULT_PENDING_GR
     unknown = 0
     oldest = 0.0
     states: dict[int, str] = {}
-    for c in report.checked:
-        d = c.diff
+    counts = {st.value: 0 for st in State}
+    for d in diffs.values():
+        counts[d.state.value] += 1
         if d.state is not State.OK:
             states[d.lottery_id] = d.state.value
         if mismatching(d):
@@ -137,14 +161,13 @@ def run_check(backend: Backend, *, pending_grace: timedelta = DEFAULT_PENDING_GR
                 oldest = max(oldest, age)
                 if age > pending_grace.total_seconds():
                     over.append(d.lottery_id)
-    counts = report.counts()
-    counts.pop("unchecked", None)
     return Snapshot(
         backend=backend.describe(), backend_name=getattr(backend, "name", "unknown"),
         finished_at=time.time(), duration_s=time.perf_counter() - t0,
-        pending_grace_s=pending_grace.total_seconds(), counts=counts, checked=len(report.checked),
+        pending_grace_s=pending_grace.total_seconds(), counts=counts, checked=len(diffs),
         mismatch_ids=tuple(sorted(mismatch)), pending_ids=tuple(sorted(pending)),
         pending_over_grace_ids=tuple(sorted(over)), pending_age_unknown=unknown, pending_oldest_age_s=oldest,
         enabled=flags.enabled, abort_on_mismatch=flags.abort_on_mismatch, abort_on_missing=flags.abort_on_missing,
-        mirror_enabled=mirror, bridge_initialized=initialized, failing_states=states,
+        mirror_enabled=mirror, bridge_initialized=initialized, failing_states=states, diffs=diffs,
+        rechecked=len(todo), full=full,
     )

@@ -52,12 +52,15 @@ class Monitor:
     """The checker thread and the HTTP server; ``start()``, then ``stop()`` (idempotent)."""
 
     def __init__(self, open_backend: Callable[[], Backend], *, interval: float = 60.0,
-                 pending_grace: timedelta = DEFAULT_PENDING_GRACE, jobs: int = 4, backend_name: str = "sim") -> None:
+                 pending_grace: timedelta = DEFAULT_PENDING_GRACE, jobs: int = 4, backend_name: str = "sim",
+                 full_every: int = 60) -> None:
         self.open_backend = open_backend
         self.interval = interval
         self.pending_grace = pending_grace
         self.jobs = jobs
         self.backend_name = backend_name
+        self.full_every = max(1, full_every)
+        self._since_full = 0
         self.snapshot: Snapshot | None = None
         self.status = Status()
         self._lock = threading.Lock()
@@ -67,6 +70,8 @@ class Monitor:
         self._server: _Server | None = None
         self._server_thread: threading.Thread | None = None
         self._last_ids: tuple[tuple[int, ...], tuple[int, ...]] | None = None
+        self._backend: Backend | None = None  # kept between cycles when it reads events incrementally
+        self.last_rechecked: int | None = None  # lotteries the last good cycle read (all, in a full one)
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(MetricsCollector(self._source))
 
@@ -78,16 +83,28 @@ class Monitor:
             return self.snapshot, st, self.backend_name
 
     def check_once(self) -> bool:
-        """One cycle; a fresh backend each time, so a node or file that comes back is simply used again."""
+        """One cycle. A backend that reads events (RPC) is kept between good cycles, so a cycle reads only
+        the blocks since the last one; any other, and any backend after a failure, is opened afresh,
+        so a node or state file that comes back is simply used again."""
         t0 = time.perf_counter()
         snap: Snapshot | None = None
         error = ""
         try:
-            backend = self.open_backend()
+            backend, self._backend = self._backend, None
+            kept = backend is not None
+            if backend is None:
+                backend = self.open_backend()
             try:
-                snap = run_check(backend, pending_grace=self.pending_grace, jobs=self.jobs)
+                changed = backend.refresh_events() if kept else None  # the lotteries the new blocks touched
+                incremental = changed is not None and self.snapshot is not None and self._since_full < self.full_every - 1
+                snap = run_check(backend, pending_grace=self.pending_grace, jobs=self.jobs,
+                                 previous=self.snapshot if incremental else None,
+                                 changed=changed if incremental else None)
             finally:
-                backend.close()
+                if snap is not None and callable(getattr(backend, "refresh_events", None)):
+                    self._backend = backend
+                else:
+                    backend.close()
         except DualwriteError as e:
             error = f"{type(e).__name__}: {e}"
         except Exception as e:  # a bug in one cycle must not kill the exporter: count it, log it, go on
@@ -99,6 +116,8 @@ class Monitor:
             if snap is not None:
                 self.snapshot = snap
                 self.status.last_success = True
+                self._since_full = 0 if snap.full else self._since_full + 1
+                self.last_rechecked = snap.rechecked
             else:
                 self.status.errors += 1
                 self.status.last_success = False
@@ -111,8 +130,9 @@ class Monitor:
             for line in snap.log_lines() or ["all clear: no mismatch, nothing pending over the grace"]:
                 log.warning(line) if snap.mismatch or snap.pending_over_grace else log.info(line)
             self._last_ids = ids
-        log.info("checked %d lotteries in %.3fs (mismatch %d, pending over grace %d)",
-                 snap.checked, snap.duration_s, snap.mismatch, snap.pending_over_grace)
+        log.info("checked %d lotteries (%s) in %.3fs (mismatch %d, pending over grace %d)",
+                 snap.checked, "full" if snap.full else f"{snap.rechecked} read again, the rest unchanged by events",
+                 snap.duration_s, snap.mismatch, snap.pending_over_grace)
         return True
 
     def _run(self) -> None:
@@ -183,7 +203,11 @@ class Monitor:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        done = True
         if self._thread is not None:
             self._thread.join(timeout)
-            return not self._thread.is_alive()
-        return True
+            done = not self._thread.is_alive()
+        if done and self._backend is not None:
+            self._backend.close()  # saves an --events-checkpoint
+            self._backend = None
+        return done
