@@ -105,6 +105,8 @@ def check_evidence(path: Path) -> EvidenceCheck:
         return EvidenceCheck(str(path), "sidecar", text[0].lower(), blake3_hex(raw))
     try:
         doc = json.loads(raw)
+    except RecursionError:  # found by fuzz/
+        raise InputError(f"{path}: not a JSON evidence file (nested too deep) and no {sidecar.name} beside it") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise InputError(f"{path}: not a JSON evidence file and no {sidecar.name} beside it ({e})") from None
     if not isinstance(doc, dict) or "blake3" not in doc or "dualwrite_evidence" not in doc:

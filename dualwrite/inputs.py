@@ -56,7 +56,10 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _json_loads(text: str) -> Any:
-    return json.loads(text, object_pairs_hook=_no_duplicate_keys)
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicate_keys)
+    except RecursionError:  # found by fuzz/: "[[[[…" a few thousand deep is not a summary, nor a bug
+        raise InputError("JSON nested deeper than any summary (refused)") from None
 
 
 def _option_value(obj: Any) -> list[Any] | None:
@@ -132,7 +135,7 @@ def _parse(raw: bytes, name: str, model: type[MoveStruct]) -> list[tuple[str, Mo
                 raise whole from None
             try:
                 json.loads(lines[0][1])
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):
                 # not JSON Lines either (a pretty-printed document with an error in it):
                 # the error in the document as a whole is the one that points at the fault
                 raise whole from None

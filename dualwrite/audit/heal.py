@@ -179,6 +179,8 @@ class Journal:
         for n, line in enumerate(lines, 1):
             try:
                 out.append(json.loads(line))
+            except RecursionError:  # found by fuzz/: nesting no journal record has
+                raise InputError(f"heal journal {self.path}: record {n} is not a journal record (nested too deep)") from None
             except json.JSONDecodeError as e:
                 # a torn record from a crash mid-write (the action after it never ran; a later run closed
                 # the line and appended after it): the start of a record, cut short — not something else
@@ -186,6 +188,8 @@ class Journal:
                 if text.startswith("{") and (not text.endswith("}") or e.pos >= len(text)):
                     continue
                 raise InputError(f"heal journal {self.path}: record {n} is not JSON") from None
+            if not isinstance(out[-1], dict):
+                raise InputError(f"heal journal {self.path}: record {n} is not a JSON object")
         return out
 
     def append(self, record: dict[str, Any]) -> None:
@@ -209,6 +213,10 @@ class Journal:
             rid = r.get("run")
             if not rid:
                 continue
+            if not isinstance(rid, str) or (r.get("event") == "step" and r.get("status") == "done"
+                                            and not isinstance(r.get("key"), str)):
+                raise InputError(f"heal journal {self.path}: a record with a damaged run id or step key: "
+                                 f"{json.dumps(r, ensure_ascii=False)[:120]}")
             if r.get("event") == "run_start":
                 runs[rid] = {"backend": r.get("backend"), "done": set(), "ended": False, "enabled": False}
             elif rid in runs:
