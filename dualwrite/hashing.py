@@ -17,7 +17,12 @@ def expected_hash(summary_or_bytes: LotterySummary | bytes | bytearray | memoryv
     Given bytes, they are hashed as they are (the chain hashes what it stores); use
     ``decode_summary`` first to insist that they are a canonical summary.
     """
-    if isinstance(summary_or_bytes, LotterySummary):
+    # exact-type checks first: isinstance against a pydantic model class runs its
+    # metaclass's Python-level __instancecheck__, a tenth of the cost of the hash
+    cls = summary_or_bytes.__class__
+    if cls is bytes:
+        data = summary_or_bytes
+    elif cls is LotterySummary or isinstance(summary_or_bytes, LotterySummary):
         data = summary_or_bytes.to_bcs()
     elif isinstance(summary_or_bytes, (bytes, bytearray, memoryview)):
         data = bytes(summary_or_bytes)

@@ -179,6 +179,10 @@ def _strings(doc: Any):
             stack.extend(reversed(v))
 
 
+MAX_JSON_FAILURES = 256
+_JSON_START = re.compile(r'\{\s*["}]|\[\s*[-0-9"\[{\]tfn]')
+
+
 def first_json(text: str) -> Any:
     """The JSON document in *text*: the first position that decodes to an object or a list.
 
@@ -195,14 +199,28 @@ def first_json(text: str) -> Any:
     decoder = json.JSONDecoder()
     first: Any = None
     i = 0
-    while True:
-        starts = [p for p in (text.find("{", i), text.find("[", i)) if p >= 0]
+    # bounded work (found as a low exec/s in fuzz/: 60 KB of "[[[…x" or of "[debug]" lines took seconds, as
+    # every failed decode also counts the lines before it): a candidate must look like the start of a
+    # document (so "[debug]" is skipped for the price of a regex match), and after MAX_JSON_FAILURES
+    # candidates that look like one and do not decode, the search stops.
+    failures = 0
+    brace, bracket = text.find("{"), text.find("[")  # the next of each at or after i, kept up to date
+    while failures < MAX_JSON_FAILURES:
+        if 0 <= brace < i:
+            brace = text.find("{", i)
+        if 0 <= bracket < i:
+            bracket = text.find("[", i)
+        starts = [p for p in (brace, bracket) if p >= 0]
         if not starts:
             return first
         pos = min(starts)
+        if not _JSON_START.match(text, pos):
+            i = pos + 1
+            continue
         try:
             obj, end = decoder.raw_decode(text, pos)
         except json.JSONDecodeError:
+            failures += 1
             i = pos + 1
             continue
         except RecursionError:  # nested deeper than json can read: nothing after this point is readable either
@@ -215,8 +233,7 @@ def first_json(text: str) -> Any:
             i = end  # what lies inside this document is not another one
         else:
             i = pos + 1
-
-
+    return first
 
 
 def error_text(stderr: str, stdout: str = "") -> str:
@@ -295,7 +312,9 @@ def parse_run(stdout: str, stderr: str, returncode: int, *, where: str) -> TxnRe
             return TxnResult(r.get("transaction_hash"), "Success", vm, _int(r.get("gas_used")), [],
                              _int(r.get("version")), _block_height(r))
         if "status" in obj or "output" in obj:
-            move = (obj.get("output") or {}).get("Move") or {}
+            output = obj.get("output")  # found by fuzz/: any of these may be another JSON type
+            move = output.get("Move") if isinstance(output, dict) else None
+            move = move if isinstance(move, dict) else {}
             vm = str(move.get("vm_status", ""))
             status = obj.get("status")
             status = status if isinstance(status, str) else json.dumps(status)
@@ -305,7 +324,7 @@ def parse_run(stdout: str, stderr: str, returncode: int, *, where: str) -> TxnRe
                     raise abort
                 raise TransactionFailed(status, txn_hash=obj.get("hash"), detail=vm)
             version = obj.get("version") if obj.get("version") is not None else obj.get("block_height")
-            return TxnResult(obj.get("hash"), status, vm, _int(move.get("gas_used")), list(move.get("events") or []),
+            return TxnResult(obj.get("hash"), status, vm, _int(move.get("gas_used")), _events(move.get("events")),
                              _int(version), _block_height(obj))
     if returncode != 0:
         raise failure(error_text(stderr, stdout), where=where, returncode=returncode, run=True)
@@ -316,6 +335,10 @@ def _excerpt(text: str) -> str:
     """The start of what was printed, on one line."""
     flat = " ".join(text.split())
     return (flat[:200] + " …" if len(flat) > 200 else flat) or "nothing"
+
+
+def _events(v: Any) -> list[Any]:
+    return list(v) if isinstance(v, list) else []
 
 
 def _block_height(obj: dict[str, Any]) -> int | None:

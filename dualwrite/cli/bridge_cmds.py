@@ -3,6 +3,8 @@ status, flags, pending."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from dualwrite import bridge
@@ -10,9 +12,9 @@ from dualwrite.backends.base import TxnResult
 from dualwrite.cli.options import backend_options, opened, say_backend
 from dualwrite.cli.render import emit_json, table
 from dualwrite.errors import InputError
-from dualwrite.hashing import expected_hash
-from dualwrite.inputs import load_summaries
-from dualwrite.structs import DualWriteStatus
+
+if TYPE_CHECKING:  # pragma: no cover
+    from dualwrite.structs import DualWriteStatus
 
 LOTTERY_ID = click.IntRange(0, 2**64 - 1)
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
@@ -80,6 +82,9 @@ def update_flags_cmd(enabled, abort_on_mismatch, abort_on_missing, cfg, as_json)
 
 
 def expected_from_summary(files: tuple[str, ...], lottery_id: int) -> bytes:
+    from dualwrite.hashing import expected_hash  # only `set --summary` reads summary files
+    from dualwrite.inputs import load_summaries
+
     items = load_summaries(list(files))
     matches = [i for i in items if i.summary.id == lottery_id]
     if not matches:

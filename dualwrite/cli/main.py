@@ -13,6 +13,7 @@ import sys
 
 import click
 
+from dualwrite.cli.options import group_options, remember_group_options
 from dualwrite.errors import DualwriteError
 
 INTERNAL_ERROR = 70
@@ -151,8 +152,12 @@ class DualwriteGroup(click.Group):
 
 @click.group(cls=DualwriteGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="dualwrite")
-def cli() -> None:
+@group_options
+@click.pass_context
+def cli(ctx: click.Context, **given) -> None:
     """Verify, gate and heal the dual-write migration of the Supra lottery archive.
+
+    The backend options may come before the subcommand or after it (the command's own value wins).
 
     Exit codes: 0 success; 1 a check found a mismatch or drift; 2 bad input or usage;
     3 a backend failed or could not be reached; 4 the chain aborted the transaction;
@@ -160,6 +165,7 @@ def cli() -> None:
     6 cutover status: not finished yet;
     75 another heal holds the journal or chain (nothing done); 70 a bug.
     """
+    remember_group_options(ctx, given)
 
 
 def main() -> None:
