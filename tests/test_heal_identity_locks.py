@@ -248,7 +248,11 @@ def test_identity_tells_chains_apart_and_stays_the_same_on_one(tmp_path: Path) -
     from dualwrite.backends.base import identity_key, identity_of
     from dualwrite.backends.runners import LocalRunner
 
+    from dualwrite.sim.chain import Chain
+
     install_gated_supra(tmp_path / "bin")
+    for name in ("a.sqlite", "b.sqlite"):
+        Chain(tmp_path / name).close()  # only a chain made on purpose exists: backends create none
     s1 = open_backend(BackendConfig(backend="sim", state=tmp_path / "a.sqlite"))
     s2 = open_backend(BackendConfig(backend="sim", state=tmp_path / "a.sqlite"))
     s3 = open_backend(BackendConfig(backend="sim", state=tmp_path / "b.sqlite"))
