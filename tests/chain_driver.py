@@ -162,6 +162,7 @@ class Subprocess(Driver):
 
     def __init__(self, state: Path | str, *, abort_style: str | None = None) -> None:
         super().__init__(state)
+        Chain(self.state).close()  # the chain exists before a CLI talks to it (dualwrite-supra never creates one)
         self.supra = console_script("dualwrite-supra")
         self.dualwrite = console_script("dualwrite")
         self.abort_style = abort_style

@@ -19,6 +19,7 @@ from tests.rpc_node import _every_response_checked  # noqa: F401  (autouse: ever
 def test_podman_writes_and_reads_over_http(supra_container) -> None:
     c = supra_container(unique_name("dw-rpc-split"))
     gas = ["--gas-unit-price", "100", "--max-gas", "100000"]
+    Chain(c.state_db).close()  # the chain exists before a CLI talks to it (dualwrite-supra never creates one)
     c.supra("move", "tool", "run", "--function-id", "lottery_multi::history::init_history", *gas)
     c.supra("move", "tool", "run", "--function-id", "lottery::history_bridge::init_bridge", "--profile", "lottery", *gas)
     with Chain(c.state_db) as chain:

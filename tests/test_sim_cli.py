@@ -151,8 +151,16 @@ def test_finalize_abort_exits_4_with_code_and_name(runner, state):
 
 
 def test_finalize_before_init_aborts_history_missing(runner, state):
+    chain(state).close()  # a state file whose chain has no module initialised
     (r,) = sim_json(runner, state, "finalize", F1, code=4)
     assert (r["abort_code"], r["abort_name"]) == (0x1B01, "E_HISTORY_MISSING")
+
+
+def test_finalize_without_a_state_file_creates_none(runner, state):
+    """Only `sim init` creates a state file: a write at a mistyped path says so and leaves nothing."""
+    res = sim(runner, state, "finalize", F1)
+    assert res.exit_code == 3 and f"simulator state {state} does not exist" in res.stderr, res.output
+    assert not state.exists() and list(state.parent.iterdir()) == []
 
 
 @pytest.mark.parametrize("content,needle", [(None, "no such file"), ("{not json", "invalid JSON"),
@@ -311,8 +319,8 @@ def test_events_filters(runner, state):
 
 
 def test_info(runner, state):
+    c = chain(state)  # a chain with nothing initialised (sim info never creates one)
     info = sim_json(runner, state, "info")
-    c = chain(state)
     assert info["state"] == str(state) and info["version"] == 0
     assert info["modules"]["legacy_bridge"] == f"{c.addresses.lottery_multi}::legacy_bridge"
     assert info["modules"]["history_bridge"] == f"{c.addresses.lottery}::history_bridge"
@@ -338,8 +346,9 @@ def test_reset(runner, state):
     sim_json(runner, state, "init")
     res = sim(runner, state, "reset", "--yes")
     assert res.exit_code == 0 and f"removed {state}" in res.stdout and not state.exists()
-    # a fresh chain afterwards
-    assert sim_json(runner, state, "info")["version"] == 0
+    # nothing left: a read says so (and creates nothing); sim init makes a fresh chain
+    assert sim(runner, state, "info").exit_code == 3 and not state.exists()
+    assert sim_json(runner, state, "init")["steps"][0]["version"] == 1
     # reset of a state that does not exist is fine
     res = sim(runner, state.parent / "never.sqlite", "reset", "--yes")
     assert res.exit_code == 0

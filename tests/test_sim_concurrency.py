@@ -8,7 +8,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from dualwrite.sim.chain import Chain
-from tests.chain_driver import GAS_FLAGS, Subprocess
+from tests.chain_driver import GAS_FLAGS, Subprocess, console_script
 
 LB = "lottery_multi::legacy_bridge::"
 WORKERS = 4
@@ -82,8 +82,23 @@ def test_concurrent_set_expected_hash_loses_nothing(tmp_path):
 
 
 def test_concurrent_first_use_of_a_fresh_state_file(tmp_path):
-    """Processes racing to create the file and the control: one init wins, the others abort 0x1201."""
+    """Processes racing to create the file (`sim init`, the one command that creates a state): all succeed,
+    each step done exactly once; then processes racing for the control: one init wins, the others abort 0x1201."""
     state = tmp_path / "fresh" / "state.sqlite"
+    dualwrite = console_script("dualwrite")
+    go = threading.Barrier(WORKERS)
+
+    def creator(w: int) -> subprocess.CompletedProcess:
+        go.wait()
+        return subprocess.run([dualwrite, "sim", "init", "--state", str(state), "--json"], check=False,
+                              capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120)
+
+    with ThreadPoolExecutor(WORKERS) as pool:
+        created = list(pool.map(creator, range(WORKERS)))
+    assert all(p.returncode == 0 for p in created), [p.stderr for p in created]
+    history = [s["result"] for p in created for s in json.loads(p.stdout)["steps"]
+               if s["function"] == "history::init_history"]
+    assert sorted(history) == ["already initialised"] * (WORKERS - 1) + ["ok"]  # (init_bridge again is a no-op)
     d = Subprocess(state)
     env = d.env()
     start = threading.Barrier(WORKERS)
@@ -103,7 +118,7 @@ def test_concurrent_first_use_of_a_fresh_state_file(tmp_path):
     assert all(p.returncode == 1 and "E_ALREADY_INITIALIZED(0x1201)" in p.stderr for p in failed)
     chain = Chain(state)
     try:
-        assert chain.version() == 1
+        assert chain.version() == 1 + WORKERS + 1  # init_history once, init_bridge (a no-op after the first) each time, one init
         assert chain.view(LB + "is_enabled") == [True]
     finally:
         chain.close()

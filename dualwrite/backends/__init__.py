@@ -6,15 +6,14 @@ knows which one it got. A real network is only touched when the user names a bac
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
-import shlex
 import shutil
-from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 from dualwrite.backends.base import Backend, ModuleAddresses, TxnResult
+from dualwrite.backends.config import BackendConfig
 from dualwrite.backends.cli_output import TXN_HASH, parse_run, parse_view
 from dualwrite.backends.runners import (
     DockerExecRunner,
@@ -40,58 +39,6 @@ LOOKUP_WINDOW_S = 30.0  # at most this long looking for a run whose outcome was 
 _retry_wait = __import__("threading").Event()  # never set: wait(t) is an interruptible back-off
 
 
-@dataclass(frozen=True)
-class BackendConfig:
-    """Everything a backend may need; each backend reads only its own part."""
-
-    backend: str = "sim"
-    profile: str | None = None
-    config: str | None = None
-    rpc_url: str | None = None
-    url_flag: str = "--rpc-url"  # v6 images take --url
-    gas_unit_price: int = 100
-    max_gas: int = 500_000
-    expiration_secs: int | None = None
-    assume_yes: bool = False
-    addresses: ModuleAddresses = field(default_factory=ModuleAddresses)
-    supra_bin: str | None = None
-    container: str | None = None
-    image: str | None = None
-    configs_dir: Path = Path("configs")
-    workspace_dir: Path = Path("move_workspace")
-    podman_bin: str | None = None
-    podman_extra_args: tuple[str, ...] = ()
-    volume_suffix: str = ""
-    docker_host: str | None = None
-    timeout: float = 120.0
-    retries: int = 2
-    state: Path | None = None  # sim
-    # reads over the RPC node (backends/rpc.py): "auto" = over HTTP whenever rpc_url is known (not on sim)
-    reads: str = "auto"
-    rpc_headers: tuple[str, ...] = field(default=(), repr=False)  # "Name: value" provider keys: never printed
-    rpc_timeout: float = 10.0
-    rpc_retries: int = 8
-    events_checkpoint: Path | None = None
-
-    @classmethod
-    def from_env(cls, **overrides: Any) -> "BackendConfig":
-        """The old script's environment knobs, then explicit overrides (None means 'not given')."""
-        env = os.environ
-        base: dict[str, Any] = {}
-        if env.get("DUALWRITE_BACKEND"):
-            base["backend"] = env["DUALWRITE_BACKEND"]
-        if env.get("PODMAN_EXTRA_ARGS"):
-            base["podman_extra_args"] = tuple(shlex.split(env["PODMAN_EXTRA_ARGS"]))
-        if env.get("PODMAN_VOLUME_SUFFIX"):
-            base["volume_suffix"] = env["PODMAN_VOLUME_SUFFIX"]
-        if env.get("DOCKER_HOST"):
-            base["docker_host"] = env["DOCKER_HOST"]
-        if env.get("DUALWRITE_RPC_HEADERS"):  # one "Name: value" per line
-            base["rpc_headers"] = tuple(ln for ln in env["DUALWRITE_RPC_HEADERS"].splitlines() if ln.strip())
-        base.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**base)
-
-
 class SimBackend:
     """The embedded simulator, in-process: same results and errors as ``dualwrite-supra``."""
 
@@ -101,11 +48,12 @@ class SimBackend:
     def __init__(self, cfg: BackendConfig) -> None:
         from dualwrite.sim.chain import Chain
 
+        # a backend never creates a chain: a state file that is not there is a mistyped path (sim init creates it)
         self.chain = Chain(cfg.state, lottery_multi=os.environ.get("DUALWRITE_SIM_LOTTERY_MULTI_ADDRESS") or None,
-                           lottery=os.environ.get("DUALWRITE_SIM_LOTTERY_ADDRESS") or None)
+                           lottery=os.environ.get("DUALWRITE_SIM_LOTTERY_ADDRESS") or None, create=False)
         self.profile = cfg.profile or "default"
         self.addresses = cfg.addresses
-        self._cfg = replace(cfg, state=self.chain.path)
+        self._cfg = cfg.replace(state=self.chain.path)
 
     def run(self, function: str, args: list[str]) -> TxnResult:
         txn = self.chain.run(self.addresses.function_id(function), args, profile=self.profile)
@@ -165,8 +113,8 @@ class CliBackend:
                 argv += ["--profile", self.cfg.profile]
             if self.cfg.config:
                 argv += ["--config", self.cfg.config]
-            if self.cfg.rpc_url:
-                argv += [self.cfg.url_flag, self.cfg.rpc_url]
+            if self.cfg.node_url:
+                argv += [self.cfg.url_flag, self.cfg.node_url]
             # both gas flags on every run, so the CLI never stops to ask on a terminal
             argv += ["--gas-unit-price", str(self.cfg.gas_unit_price), "--max-gas", str(self.cfg.max_gas)]
             if self.cfg.expiration_secs:
@@ -176,8 +124,8 @@ class CliBackend:
         else:  # a view signs nothing: no profile, no gas
             if self.cfg.config:
                 argv += ["--config", self.cfg.config]
-            if self.cfg.rpc_url:
-                argv += [self.cfg.url_flag, self.cfg.rpc_url]
+            if self.cfg.node_url:
+                argv += [self.cfg.url_flag, self.cfg.node_url]
         return argv
 
     def _call(self, kind: str, function: str, args: list[str]):
@@ -307,7 +255,7 @@ def _auto(cfg: BackendConfig) -> Backend:
 def _rpc_reader(cfg: BackendConfig):
     from dualwrite.backends.rpc import RpcBackend, parse_headers
 
-    return RpcBackend(cfg.rpc_url, cfg.addresses, headers=parse_headers(cfg.rpc_headers), timeout=cfg.rpc_timeout,
+    return RpcBackend(cfg.node_url, cfg.addresses, headers=parse_headers(cfg.rpc_headers), timeout=cfg.rpc_timeout,
                       retries=cfg.rpc_retries, connections=64, checkpoint=cfg.events_checkpoint)
 
 
@@ -319,14 +267,14 @@ def open_backend(cfg: BackendConfig | None = None) -> Backend:
     if cfg.reads not in READS:
         raise InputError(f"--reads {cfg.reads!r}: expected one of {', '.join(READS)}")
     if name == "rpc":
-        if not cfg.rpc_url:
+        if not cfg.node_url:
             raise InputError("--backend rpc needs --rpc-url URL (env DUALWRITE_RPC_URL): the node to read from")
         if cfg.reads == "cli":
             raise InputError("--backend rpc --reads cli: the rpc backend has no CLI; pick a CLI backend for --reads cli")
         return _rpc_reader(cfg)
-    if cfg.reads == "rpc" and not cfg.rpc_url:
+    if cfg.reads == "rpc" and not cfg.node_url:
         raise InputError("--reads rpc needs --rpc-url URL (env DUALWRITE_RPC_URL)")
-    over_rpc = bool(cfg.rpc_url) and (cfg.reads == "rpc" or (cfg.reads == "auto" and name != "sim"))
+    over_rpc = bool(cfg.node_url) and (cfg.reads == "rpc" or (cfg.reads == "auto" and name != "sim"))
     reader = _rpc_reader(cfg) if over_rpc else None  # bad addresses or URL: fail before touching a CLI
     try:
         writer = _open_writer(cfg, name)
@@ -355,6 +303,13 @@ def _open_writer(cfg: BackendConfig, name: str) -> Backend:
     if name == "auto":
         return _auto(cfg)
     raise InputError(f"--backend {cfg.backend!r}: expected one of {', '.join(BACKEND_NAMES)}")
+
+
+def replace(obj: Any, **changes: Any) -> Any:
+    """``dataclasses.replace``, and for the config (a dataclass once, a pydantic model now) a validated copy."""
+    if isinstance(obj, BackendConfig):
+        return obj.replace(**changes)
+    return dataclasses.replace(obj, **changes)
 
 
 __all__ = ["Backend", "BackendConfig", "CliBackend", "ModuleAddresses", "SimBackend", "TxnResult", "open_backend",

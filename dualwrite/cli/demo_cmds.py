@@ -41,6 +41,9 @@ def _step(n: int, text: str) -> None:
 def demo_cmd(state: Path | None, fixtures: Path, drill_count: int) -> None:
     """Initialise, register expected hashes, finalise, watch them consumed; then the drift drill:
     finalise N lotteries, tamper five, verify fails naming them, heal, verify passes."""
+    from dualwrite.cli.options import group_value
+
+    state = state or (Path(group_value("state")) if group_value("state") else None)  # `dualwrite --state F demo`
     if state is None:
         state = Path(tempfile.mkdtemp(prefix="dualwrite-demo-")) / "sim.sqlite"
     chain = Chain(state)

@@ -13,6 +13,7 @@ import sys
 
 import click
 
+from dualwrite.cli.options import group_options, remember_group_options
 from dualwrite.errors import DualwriteError
 
 INTERNAL_ERROR = 70
@@ -144,14 +145,19 @@ class DualwriteGroup(click.Group):
 
 @click.group(cls=DualwriteGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="dualwrite")
-def cli() -> None:
+@group_options
+@click.pass_context
+def cli(ctx: click.Context, **given) -> None:
     """Verify, gate and heal the dual-write migration of the Supra lottery archive.
+
+    The backend options may come before the subcommand or after it (the command's own value wins).
 
     Exit codes: 0 success; 1 a check found a mismatch or drift; 2 bad input or usage;
     3 a backend failed or could not be reached; 4 the chain aborted the transaction;
     5 a gate checked nothing (no lottery verified; --allow-empty accepts it);
     6 cutover status: not finished yet.
     """
+    remember_group_options(ctx, given)
 
 
 def main() -> None:

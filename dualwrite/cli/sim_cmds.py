@@ -16,16 +16,16 @@ STATE_HELP = "Simulator state file (default: $DUALWRITE_STATE, else $SUPRA_HOME/
 
 
 def state_option(f):
-    return click.option("--state", type=click.Path(dir_okay=False, path_type=Path), envvar="DUALWRITE_STATE",
-                        help=STATE_HELP)(f)
+    return click.option("--state", type=click.Path(dir_okay=False, path_type=Path), help=STATE_HELP)(f)
 
 
-def open_chain(state: Path | None):
-    """The chain for this command; closed when the command's context closes."""
+def open_chain(state: Path | None, *, create: bool = False):
+    """The chain for this command; closed when the command's context closes. Only ``sim init`` creates one."""
+    from dualwrite.cli.options import sim_state
     from dualwrite.sim.chain import Chain
 
-    chain = Chain(state, lottery_multi=os.environ.get("DUALWRITE_SIM_LOTTERY_MULTI_ADDRESS") or None,
-                  lottery=os.environ.get("DUALWRITE_SIM_LOTTERY_ADDRESS") or None)
+    chain = Chain(sim_state(state), lottery_multi=os.environ.get("DUALWRITE_SIM_LOTTERY_MULTI_ADDRESS") or None,
+                  lottery=os.environ.get("DUALWRITE_SIM_LOTTERY_ADDRESS") or None, create=create)
     ctx = click.get_current_context(silent=True)
     if ctx is not None:
         ctx.call_on_close(chain.close)
@@ -64,7 +64,7 @@ def sim_init(state, dual_write, abort_on_mismatch, abort_on_missing, mirror, as_
     """history::init_history and history_bridge::init_bridge (skipping what already exists)."""
     from dualwrite.sim.chain import Chain
 
-    chain: Chain = open_chain(state)
+    chain: Chain = open_chain(state, create=True)
     steps = [("lottery_multi", "history::init_history", []), ("lottery", "history_bridge::init_bridge", [])]
     if dual_write:
         steps.append(("lottery_multi", "legacy_bridge::init_dual_write",
@@ -94,8 +94,8 @@ def sim_init(state, dual_write, abort_on_mismatch, abort_on_missing, mirror, as_
 @click.option("--json", "as_json", is_flag=True)
 def sim_finalize(state, files, as_json) -> None:
     """history::record_summary for each summary, each its own transaction (as finalisation does)."""
+    items = load_summaries(list(files))  # bad input is found before the chain is opened
     chain = open_chain(state)
-    items = load_summaries(list(files))
     results = []
     for item in items:
         try:
@@ -252,6 +252,9 @@ def sim_reset(state, yes) -> None:
     """Delete the simulator state (every summary, expectation and event)."""
     from dualwrite.sim.store import default_state_path
 
+    from dualwrite.cli.options import sim_state
+
+    state = sim_state(state)
     path = Path(state) if state else default_state_path()
     if not yes:
         try:

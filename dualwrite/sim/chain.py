@@ -154,8 +154,8 @@ class Chain:
     """One embedded chain, persisted in one SQLite file."""
 
     def __init__(self, state: Path | str | None = None, *, lottery_multi: str | None = None,
-                 lottery: str | None = None) -> None:
-        self.store = Store(state or default_state_path())
+                 lottery: str | None = None, create: bool = True) -> None:
+        self.store = Store(state or default_state_path(), create=create)
         self.addresses = self._addresses(lottery_multi, lottery)
 
     def _addresses(self, lottery_multi: str | None, lottery: str | None) -> Addresses:
@@ -169,6 +169,9 @@ class Chain:
                     f"simulator state {self.store.path} was created with lottery_multi={stored[0]} "
                     f"lottery={stored[1]}; reset it to use other module addresses")
             return want
+        if not self.store.create:  # an existing state without addresses: read them as the defaults, write nothing
+            return Addresses(normalize_address(lottery_multi, "--lottery-multi-address") if lottery_multi else Addresses().lottery_multi,
+                             normalize_address(lottery, "--lottery-address") if lottery else Addresses().lottery)
         with self.store.write():
             stored_lm = self.store.meta_get("addr.lottery_multi")
             stored_l = self.store.meta_get("addr.lottery")

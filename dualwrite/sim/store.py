@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from dualwrite.errors import BackendError, InputError
+from dualwrite.errors import BackendError, BackendUnavailable, InputError
 
 SCHEMA_VERSION = 2  # 2: blocks (height, timestamp) and the simulator clock
 BUSY_TIMEOUT_S = 60.0
@@ -81,14 +81,26 @@ def default_state_path() -> Path:
 
 
 class Store:
-    """A connection to one state file."""
+    """A connection to one state file. Only ``create=True`` (``sim init``) may make one: a state file
+    that is not there is a mistyped path, and a read must not leave a new chain behind."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, create: bool = True) -> None:
         self.path = Path(path)
+        self.create = create
+        if self.path.exists() and not self.path.is_file():
+            raise InputError(f"simulator state {self.path}: is not a file")
+        if not create and not self.path.exists():
+            raise BackendUnavailable(f"simulator state {self.path} does not exist (nothing was created; "
+                                     f"`dualwrite sim init --state {self.path}` creates it)")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if create:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
             self.conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S, isolation_level=None,
                                         check_same_thread=False)
+            if not create and not self._schema_ready():  # before WAL: switching modes would write to the file
+                self.conn.close()
+                raise InputError(f"simulator state {self.path}: not a dualwrite simulator state (no tables; "
+                                 "`dualwrite sim init` makes one)")
             self._enable_wal()
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self._init_schema()

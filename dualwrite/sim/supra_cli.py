@@ -95,7 +95,7 @@ def run(argv: list[str]) -> int:
     try:
         style = style_from_env()
         chain = Chain(lottery_multi=os.environ.get("DUALWRITE_SIM_LOTTERY_MULTI_ADDRESS") or None,
-                      lottery=os.environ.get("DUALWRITE_SIM_LOTTERY_ADDRESS") or None)
+                      lottery=os.environ.get("DUALWRITE_SIM_LOTTERY_ADDRESS") or None, create=False)
     except DualwriteError as e:
         return _fail(str(e))
     try:
