@@ -98,12 +98,16 @@ def main() -> None:
         srcs = {(tag, pyc): copy_package(tree, tmp / f"{tag}-{'pyc' if pyc else 'src'}", compiled=pyc)
                 for tag, tree in trees.items() for pyc in (True, False)}
 
-        state = tmp / "s.sqlite"
-        init = subprocess.run([sys.executable, "-c", ENTRY, "sim", "init", "--dual-write", "--state", str(state)],
-                              env=env_for(srcs["after", True]), cwd=tmp, capture_output=True, text=True, timeout=60)
-        if init.returncode != 0:
-            raise SystemExit(f"sim init failed: {init.stderr}")
-        commands = {"--help": ["--help"], "status 5 (sim)": ["status", "5", "--state", str(state)]}
+        states = {}
+        for tag in trees:  # each revision makes its own state file (the schema may differ between them)
+            states[tag] = tmp / f"{tag}.sqlite"
+            init = subprocess.run([sys.executable, "-c", ENTRY, "sim", "init", "--dual-write", "--state",
+                                   str(states[tag])], env=env_for(srcs[tag, True]), cwd=tmp, capture_output=True,
+                                  text=True, timeout=60)
+            if init.returncode != 0:
+                raise SystemExit(f"sim init ({tag}) failed: {init.stderr}")
+        commands = {"--help": lambda tag: ["--help"],
+                    "status 5 (sim)": lambda tag: ["status", "5", "--state", str(states[tag])]}
 
         base = median_ms([sys.executable, "-c", "pass"], env_for(None), opts.runs, tmp)
         click_ms = median_ms([sys.executable, "-c", "import click"], env_for(None), opts.runs, tmp)
@@ -114,13 +118,13 @@ def main() -> None:
         print(f"{'python -c import click':<32}{click_ms:8.1f}{click_ms / base:8.2f}")
         for label, args in commands.items():
             for (tag, pyc), src in srcs.items():
-                ms = median_ms([sys.executable, "-c", ENTRY, *args], env_for(src), opts.runs, tmp)
+                ms = median_ms([sys.executable, "-c", ENTRY, *args(tag)], env_for(src), opts.runs, tmp)
                 verdict = "ok" if ms <= BUDGET_MS else "OVER"
                 name = f"{label} {tag}, {'.pyc' if pyc else 'no .pyc'}"
                 print(f"{name:<32}{ms:8.1f}{ms / base:8.2f}   {verdict}", flush=True)
 
         print("\nwhere `status 5` (after, .pyc) spends its import time (self time by package, ms, one -X importtime run):")
-        spent = where_time_goes([sys.executable, "-c", ENTRY, *commands["status 5 (sim)"]],
+        spent = where_time_goes([sys.executable, "-c", ENTRY, *commands["status 5 (sim)"]("after")],
                                 env_for(srcs["after", True]), tmp)
         total = sum(spent.values())
         for name, ms in sorted(spent.items(), key=lambda kv: -kv[1])[:14]:
