@@ -9,6 +9,7 @@ are a read-only corpus, new inputs go to a corpus folder of their own.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -58,7 +59,9 @@ def run_target(target: str, seconds: int, workdir: Path, seeds: Path, *, hang: i
     if (REGRESSIONS / target).is_dir():
         argv.append(str(REGRESSIONS / target))
     # the wall-clock guard is generous: libFuzzer stops itself at max_total_time
-    p = subprocess.run(argv, capture_output=True, text=True, errors="replace", timeout=seconds + 4 * hang + 60)
+    env = {**os.environ, "DW_FUZZ_SCRATCH": str(workdir / "scratch" / target)}  # files the readers take
+    p = subprocess.run(argv, env=env, capture_output=True, text=True, errors="replace",
+                       timeout=seconds + 4 * hang + 60)
     log = p.stderr + p.stdout  # atheris prints the uncaught exception's traceback on stdout
     kept = [ln for ln in log.splitlines() if not ln.startswith("INFO: Instrumenting ")]
     r = FuzzResult(target, seconds, p.returncode, log_tail="\n".join(kept[-60:]))

@@ -13,7 +13,9 @@ code) and the rest as the input; ``seeds.py`` writes the fixtures in that framin
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -76,16 +78,29 @@ def cli_output(data: bytes) -> None:
             pass
 
 
-#: the readers take a path: one scratch file, on tmpfs when there is one (a write per input)
-_SCRATCH = Path(tempfile.mkdtemp(prefix="dw-fuzz-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None))
-_JOURNAL = _SCRATCH / "heal-journal.jsonl"
-_EVIDENCE = _SCRATCH / "verify-report.json"
+def _scratch(name: str) -> Path:
+    """The readers take a path: one scratch file per target, in ``$DW_FUZZ_SCRATCH`` (driver.py points it
+    into its work folder) or else a temporary folder removed at exit (in-process replays)."""
+    global _SCRATCH
+    if _SCRATCH is None:
+        given = os.environ.get("DW_FUZZ_SCRATCH")
+        if given:
+            _SCRATCH = Path(given)
+            _SCRATCH.mkdir(parents=True, exist_ok=True)
+        else:
+            _SCRATCH = Path(tempfile.mkdtemp(prefix="dw-fuzz-"))
+            atexit.register(shutil.rmtree, _SCRATCH, ignore_errors=True)
+    return _SCRATCH / name
+
+
+_SCRATCH: Path | None = None
 
 
 def journal(data: bytes) -> None:
     """The heal journal reader: every record, and the interrupted run a resume would continue."""
-    _JOURNAL.write_bytes(data)
-    j = Journal(_JOURNAL)
+    path = _scratch("heal-journal.jsonl")
+    path.write_bytes(data)
+    j = Journal(path)
     try:
         records = j.records()
         assert isinstance(records, list)
@@ -96,9 +111,10 @@ def journal(data: bytes) -> None:
 
 def evidence(data: bytes) -> None:
     """``dualwrite evidence check`` of a JSON evidence file (no sidecar beside it)."""
-    _EVIDENCE.write_bytes(data)
+    path = _scratch("verify-report.json")
+    path.write_bytes(data)
     try:
-        check_evidence(_EVIDENCE)
+        check_evidence(path)
     except DualwriteError:
         pass
 
