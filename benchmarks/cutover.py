@@ -47,6 +47,9 @@ from dualwrite.demo import make_summary
 from dualwrite.sim.chain import Chain
 from dualwrite.sim.install import install_supra_script
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import emulated_node  # noqa: E402  (the emulated RPC node, shared by the benchmarks)
+
 KNOBS = ("DUALWRITE_BACKEND", "DUALWRITE_STATE", "DUALWRITE_SETTINGS", "DUALWRITE_SUPRA_BIN", KILL_AT_ENV)
 
 
@@ -96,18 +99,8 @@ def dw(*args: str, env: dict | None = None, check: bool = True) -> tuple[float, 
 @contextmanager
 def serve(state: Path):
     """``dualwrite sim serve`` on ``state`` (its own process): the emulated RPC node; yields (url, address options)."""
-    with Chain(state) as c:
-        addrs = ["--lottery-multi-address", c.addresses.lottery_multi, "--lottery-address", c.addresses.lottery]
-    p = subprocess.Popen([sys.executable, "-m", "dualwrite", "sim", "serve", "--state", str(state)],
-                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        url = p.stdout.readline().strip()
-        if not url.startswith("http://127.0.0.1:"):
-            raise SystemExit(f"sim serve did not start (exit {p.poll()})")
-        yield url, addrs
-    finally:
-        p.terminate()
-        p.wait(timeout=30)
+    with emulated_node.serve(state) as n:
+        yield n.url, ["--lottery-multi-address", n.addresses.lottery_multi, "--lottery-address", n.addresses.lottery]
 
 
 def cfg_for(backend: str, state: Path, supra: Path | None) -> BackendConfig:

@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import logging
 import platform
-import statistics
 import sys
 import tempfile
 import time
@@ -40,11 +39,11 @@ import httpx
 from dualwrite.audit.verify import Policy, all_ids, verify
 from dualwrite.backends import BackendConfig, open_backend
 from dualwrite.monitor import Monitor, run_check
-from dualwrite.backends import ModuleAddresses
 from dualwrite.demo import make_summary
 from dualwrite.sim.chain import Chain
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from emulated_node import serve  # noqa: E402  (the emulated RPC node, shared by the benchmarks)
 from verify import DRIFTED, build_state  # noqa: E402  (the verify benchmark's state builder)
 
 
@@ -84,17 +83,8 @@ def scrape_latencies(mon: Monitor, n: int, until_checks: int = 0, limit_s: float
 
 
 def rpc_figures(state: Path, count: int) -> None:
-    import subprocess
-
-    with Chain(state) as c:
-        addrs = ModuleAddresses(c.addresses.lottery_multi, c.addresses.lottery)
-    p = subprocess.Popen([sys.executable, "-m", "dualwrite", "sim", "serve", "--state", str(state)],
-                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        url = p.stdout.readline().strip()
-        if not url.startswith("http://127.0.0.1:"):
-            raise SystemExit(f"sim serve did not start (exit {p.poll()})")
-        cfg = BackendConfig(backend="rpc", rpc_url=url, addresses=addrs)
+    with serve(state) as n:
+        cfg = BackendConfig(backend="rpc", rpc_url=n.url, addresses=n.addresses)
         fresh_times, fresh_pages = [], 0
         for _ in range(2):
             t0 = time.perf_counter()
@@ -124,9 +114,6 @@ def rpc_figures(state: Path, count: int) -> None:
             busy.append((time.perf_counter() - t0, mon.last_rechecked))
         assert mon.snapshot.checked == next_id - 1 and mon.snapshot.mismatch == len(DRIFTED)
         mon.stop()
-    finally:
-        p.terminate()
-        p.wait(timeout=30)
     f = min(fresh_times)
     q, b = min(quiet), min(busy)
     print(f"\nover RPC (sim serve, {count} lotteries, jobs 4)          {'cycle s':>8}  {'lotteries read':>14}  {'vs baseline':>11}")

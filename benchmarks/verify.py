@@ -47,6 +47,9 @@ from dualwrite.sim.chain import Chain
 from dualwrite.sim.install import install_supra_script
 from dualwrite.sim.tamper import tamper
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from emulated_node import serve  # noqa: E402  (the emulated RPC node, shared by the benchmarks)
+
 REPO = Path(__file__).resolve().parent.parent
 CONTAINERS_CONF = REPO / ".ci" / "containers.conf"
 STATE_NAME = "dualwrite-sim.sqlite"  # what the image's supra opens under $SUPRA_HOME=/supra/configs
@@ -118,25 +121,13 @@ def verify_all(b: Backend, n: int, jobs: int = 1) -> float:
 @contextmanager
 def node(state: Path) -> Iterator[Backend]:
     """``dualwrite sim serve`` on ``state`` (its own process) and an ``rpc`` backend reading from it."""
-    from dualwrite.backends import ModuleAddresses
-
-    with Chain(state) as c:
-        addrs = ModuleAddresses(c.addresses.lottery_multi, c.addresses.lottery)
-    p = subprocess.Popen([sys.executable, "-m", "dualwrite", "sim", "serve", "--state", str(state)],
-                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        url = p.stdout.readline().strip()
-        if not url.startswith("http://127.0.0.1:"):
-            raise SystemExit(f"sim serve did not start (exit {p.poll()})")
-        b = open_backend(BackendConfig(backend="rpc", rpc_url=url, addresses=addrs))
-        b.node_pid = p.pid
+    with serve(state) as n:
+        b = open_backend(BackendConfig(backend="rpc", rpc_url=n.url, addresses=n.addresses))
+        b.node_pid = n.pid
         try:
             yield b
         finally:
             b.close()
-    finally:
-        p.terminate()
-        p.wait(timeout=30)
 
 
 def cpu_seconds(pid: int) -> float:
