@@ -275,6 +275,9 @@ def test_identity_tells_chains_apart_and_stays_the_same_on_one(tmp_path: Path) -
     ident = identity_of(CliBackend("local", LocalRunner(supra), BackendConfig(
         backend="local", supra_bin=supra, rpc_url="https://rpc.example:8443/k/SECRET?key=SECRET")))
     assert "SECRET" not in json.dumps(ident) and "rpc.example:8443" in ident["rpc_url"]
+    # v6 images take --url: the same node, whichever flag names it, is the same chain; another node is not
+    assert key(url="https://rpc.example:8443/k/SECRET") == key(rpc_url="https://rpc.example:8443/k/SECRET")
+    assert key(url="https://other.example:8443/") != key(rpc_url="https://rpc.example:8443/k/SECRET")
 
 
 def test_library_heal_refuses_while_the_journal_is_locked(chains, tmp_path: Path) -> None:

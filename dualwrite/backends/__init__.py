@@ -12,7 +12,7 @@ import os
 import shutil
 from typing import Any
 
-from dualwrite.backends.base import Backend, ModuleAddresses, TxnResult, redact_url
+from dualwrite.backends.base import Backend, ModuleAddresses, TxnResult, url_identity
 from dualwrite.backends.config import BackendConfig
 from dualwrite.backends.cli_output import TXN_HASH, parse_run, parse_view
 from dualwrite.backends.runners import (
@@ -212,7 +212,7 @@ class CliBackend:
         target = ident() if callable(ident) else {"runner": self.runner.describe()}
         c = self.cfg
         return {"backend": self.name, **target, "profile": c.profile or "",
-                "config": os.path.abspath(c.config) if c.config else "", "rpc_url": redact_url(c.rpc_url),
+                "config": os.path.abspath(c.config) if c.config else "", "rpc_url": url_identity(c.node_url),
                 "lottery_multi": c.addresses.lottery_multi or "lottery_multi (named)",
                 "lottery": c.addresses.lottery or "lottery (named)"}
 

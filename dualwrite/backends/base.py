@@ -96,7 +96,7 @@ def identity_key(identity: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
 
 
-def redact_url(url: str | None) -> str:
+def url_identity(url: str | None) -> str:
     """An RPC URL as identity: scheme, host and port readable; path and query (where provider keys
     live) only as a digest, so the journal never holds them."""
     if not url:

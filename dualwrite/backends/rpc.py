@@ -340,7 +340,7 @@ class RpcBackend:
     def chain_identity(self) -> dict[str, str]:
         """The node (scheme, host, port; the rest only as a digest), the module addresses, and the chain
         id the node reports (``x-supra-chain-id``; one block read if no answer carried it yet)."""
-        from dualwrite.backends.base import redact_url as identity_url
+        from dualwrite.backends.base import url_identity as identity_url
         from dualwrite.errors import DualwriteError
 
         if self.client.chain_id is None:

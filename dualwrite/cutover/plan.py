@@ -221,7 +221,10 @@ def target_of(backend: Backend, cfg: Any = None) -> Target:
     except (TypeError, ValueError):
         chain_id = None
     remote = writer.name != "sim"
-    rpc_url = getattr(client, "url", None) or (getattr(cfg, "rpc_url", None) if remote else None)
+    from dualwrite.backends.rpc import redact_url  # httpx only where a target is built
+
+    node_url = getattr(cfg, "node_url", None) if remote else None  # --rpc-url, or --url of v6 images
+    rpc_url = getattr(client, "url", None) or (redact_url(node_url) if node_url else None)  # keys never in a plan
     return Target(
         backend=backend.name,
         describe=backend.describe(),
