@@ -314,3 +314,18 @@ def test_library_api(world: World, tmp_path: Path) -> None:
     st = status(b, plan)
     assert st.counts()["pending"] == 3 and int(st.exit_code) == 6
     assert target_of(b).state == str(world.path.resolve())
+
+
+def test_a_damaged_journal_line_is_bad_input_not_a_crash(world: World, tmp_path: Path) -> None:
+    """Garbage that is not a torn record — not JSON, nested too deep, a 5000-digit integer — is exit 2 naming the line."""
+    world.init()
+    src = write_jsonl(tmp_path / "l.jsonl", range(1, 3))
+    out = tmp_path / "plan.json"
+    dw(world, "cutover", "plan", str(src), "--out", str(out))
+    journal = Path(str(out) + ".journal.jsonl")
+    for bad in ("not json at all", "[" * 100_000 + "]" * 100_000, "1" * 5000):
+        journal.write_text('{"event": "note"}\n' + bad + "\n")
+        r = dw(world, "cutover", "apply", str(out))
+        assert r.exit_code == 2, (bad[:20], r.exit_code, r.output)
+        assert f"cutover journal {journal}: line 2 is not" in r.stderr
+        assert "Traceback" not in r.output

@@ -31,6 +31,7 @@ from dualwrite.audit.diff import REPAIRABLE, LotteryDiff, State, diff
 from dualwrite.audit.verify import all_ids
 from dualwrite.audit.locks import Lock, lock_dir
 from dualwrite.backends.base import Backend, identity_key, identity_of
+from dualwrite.jsonl import is_torn
 from dualwrite.errors import BackendError, DualwriteError, ExitCode, InputError, MoveAbort, TransactionFailed
 
 ENABLE_MIRROR = "enable_mirror"
@@ -268,8 +269,7 @@ class Journal:
                 except json.JSONDecodeError as e:
                     # a torn record from a crash mid-write (the action after it never ran; a later run closed
                     # the line and appended after it): the start of a record, cut short — not something else
-                    t = text.rstrip()
-                    if t.startswith("{") and (not t.endswith("}") or e.pos >= len(t)):
+                    if is_torn(text, e):
                         yield n, start, pos, None, "torn"
                         continue
                     yield n, start, pos, None, f"not JSON ({e.msg} at column {e.colno})"

@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from dualwrite.jsonl import is_torn
 from dualwrite.errors import InputError
 
 #: step statuses that settle a lottery for this plan: never touched again by a later run
@@ -68,11 +69,11 @@ class CutoverJournal:
             try:
                 rec = json.loads(line)
             except json.JSONDecodeError as e:
-                stripped = line.rstrip()
-                # a torn record (killed mid-write): the start of a record cut short, nothing else
-                if stripped.startswith("{") and (not stripped.endswith("}") or e.pos >= len(stripped)):
+                if is_torn(line, e):  # killed mid-write: that send's outcome is found on chain
                     continue
                 raise InputError(f"cutover journal {self.path}: line {n} is not JSON") from None
+            except (RecursionError, ValueError) as e:  # nesting too deep; an integer of 5000 digits
+                raise InputError(f"cutover journal {self.path}: line {n} is not a record ({type(e).__name__})") from None
             if not isinstance(rec, dict):
                 raise InputError(f"cutover journal {self.path}: line {n} is not a JSON object")
             out.append(rec)
