@@ -1,7 +1,9 @@
 """The legacy_bridge flow of the runbook, as typed library calls over any ``Backend``.
 
 Reads return models (``DualWriteStatus``, ``LotterySummary``, ``LegacySummary``); writes
-return ``TxnResult``; failures raise the typed errors of ``dualwrite.errors``.
+return ``TxnResult``; failures raise the typed errors of ``dualwrite.errors``. The models are
+imported by the reads that build them: ``status_fields``/``flags_fields`` check the same layout
+without a model, so ``dualwrite status`` and ``flags`` start without pydantic.
 """
 
 from __future__ import annotations
@@ -10,12 +12,17 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from dualwrite import abort_codes
+from dualwrite import layouts as L
 from dualwrite.backends.base import Backend, TxnResult
 from dualwrite.bcs import parse_hex
+from dualwrite.bcs.layout import layout_of
 from dualwrite.errors import DualwriteError, FieldError, InputError, MoveAbort, SubmissionUnknown
-from dualwrite.structs import DualWriteStatus, LegacySummary, LotterySummary
+
+if TYPE_CHECKING:  # pragma: no cover
+    from dualwrite.structs import DualWriteStatus, LegacySummary, LotterySummary
 
 HASH_BYTES = 32
 U64_MAX = 2**64 - 1
@@ -150,14 +157,27 @@ def _one(values: list, what: str):
     return values[0]
 
 
-def status(b: Backend, lottery_id: int) -> DualWriteStatus:
+def status_fields(b: Backend, lottery_id: int) -> dict[str, Any]:
+    """``dual_write_status``'s field values, checked against the ``DualWriteStatus`` layout."""
     v = _one(b.view("legacy_bridge::dual_write_status", [_u64(lottery_id)]), "dual_write_status")
-    return DualWriteStatus.from_move_json(v, "dual_write_status")  # type: ignore[return-value]
+    return layout_of(L.DualWriteStatus).values(v, "dual_write_status")
+
+
+def flags_fields(b: Backend) -> dict[str, Any]:
+    v = _one(b.view("legacy_bridge::dual_write_flags", []), "dual_write_flags")
+    return layout_of(L.DualWriteStatus).values(v, "dual_write_flags")
+
+
+def status(b: Backend, lottery_id: int) -> DualWriteStatus:
+    from dualwrite.structs import DualWriteStatus
+
+    return DualWriteStatus._trusted(status_fields(b, lottery_id))  # type: ignore[return-value]
 
 
 def flags(b: Backend) -> DualWriteStatus:
-    v = _one(b.view("legacy_bridge::dual_write_flags", []), "dual_write_flags")
-    return DualWriteStatus.from_move_json(v, "dual_write_flags")  # type: ignore[return-value]
+    from dualwrite.structs import DualWriteStatus
+
+    return DualWriteStatus._trusted(flags_fields(b))  # type: ignore[return-value]
 
 
 def pending(b: Backend) -> list[int]:
@@ -184,6 +204,8 @@ def bridge_initialized(b: Backend) -> bool:
 
 def get_summary(b: Backend, lottery_id: int) -> LotterySummary | None:
     """The archived summary, or None when history has no such id (the table lookup aborts)."""
+    from dualwrite.structs import LotterySummary
+
     try:
         v = _one(b.view("history::get_summary", [_u64(lottery_id)]), "history::get_summary")
     except MoveAbort as e:
@@ -194,6 +216,8 @@ def get_summary(b: Backend, lottery_id: int) -> LotterySummary | None:
 
 
 def get_legacy(b: Backend, lottery_id: int) -> LegacySummary | None:
+    from dualwrite.structs import LegacySummary
+
     v = _one(b.view("history_bridge::get_summary", [_u64(lottery_id)]), "history_bridge::get_summary")
     if isinstance(v, dict) and "vec" in v:
         if not v["vec"]:

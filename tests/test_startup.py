@@ -36,21 +36,26 @@ def _run(code: str) -> str:
     return p.stdout
 
 
-def test_help_lists_every_command_and_imports_no_command_module() -> None:
-    out = json.loads(_run(
+def _cli(argv: list[str]) -> dict:
+    """Run ``dualwrite ARGV`` in a fresh interpreter: its stdout, and every module it imported."""
+    return json.loads(_run(
         "import io, json, sys, contextlib\n"
         "from dualwrite.cli.main import cli\n"
         "buf = io.StringIO()\n"
         "with contextlib.redirect_stdout(buf):\n"
         "    try:\n"
-        "        cli.main(['--help'], prog_name='dualwrite')\n"
+        f"        cli.main({argv!r}, prog_name='dualwrite')\n"
         "    except SystemExit as e:\n"
         "        assert e.code == 0, e.code\n"
-        "print(json.dumps({'help': buf.getvalue(), 'modules': sorted(sys.modules)}))\n"))
-    listed = {line.split()[0] for line in out["help"].split("Commands:", 1)[1].splitlines() if line[:3].strip()}
+        "print(json.dumps({'out': buf.getvalue(), 'modules': sorted(sys.modules)}))\n"))
+
+
+def test_help_lists_every_command_and_imports_no_command_module() -> None:
+    out = _cli(["--help"])
+    listed = {line.split()[0] for line in out["out"].split("Commands:", 1)[1].splitlines() if line[:3].strip()}
     assert listed == set(COMMANDS)
     for name, (_, short) in COMMANDS.items():
-        assert short.split()[0] in out["help"]
+        assert short.split()[0] in out["out"]
     loaded = set(out["modules"])
     assert not {m for m in loaded if m.endswith("_cmds")}, "--help imported a command module"
     for heavy in ("pydantic", "docker", "sqlite3", "httpx", "dualwrite.structs", "dualwrite.sim.chain", "blake3"):
@@ -86,3 +91,25 @@ def test_an_unknown_command_is_still_a_usage_error() -> None:
     r = subprocess.run([sys.executable, "-m", "dualwrite", "no-such-command"], env=base_env(), capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 2 and "No such command" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("argv", [["status", "5"], ["status", "5", "--json"], ["flags"], ["pending", "--json"]])
+def test_control_plane_reads_on_sim_import_no_model(tmp_path, argv: list[str]) -> None:
+    """`status`, `flags`, `pending` on sim: the answer, without pydantic, the models or HTTP (start-up budget)."""
+    state = tmp_path / "s.sqlite"
+    init = subprocess.run([sys.executable, "-m", "dualwrite", "sim", "init", "--dual-write", "--state", str(state)],
+                          env=base_env(), capture_output=True, text=True, timeout=60)
+    assert init.returncode == 0, init.stderr
+    set_ = subprocess.run([sys.executable, "-m", "dualwrite", "set", "5", "0x" + "ab" * 32, "--state", str(state)],
+                          env=base_env(), capture_output=True, text=True, timeout=60)
+    assert set_.returncode == 0, set_.stderr
+    out = _cli([*argv, "--state", str(state)])
+    if argv[0] == "status":
+        assert "0x" + "ab" * 32 in out["out"]
+    elif argv[0] == "flags":
+        assert "abort_on_mismatch" in out["out"]
+    else:
+        assert json.loads(out["out"]) == [5]
+    loaded = set(out["modules"])
+    for heavy in ("pydantic", "pydantic_core", "dualwrite.structs", "dualwrite.bcs.struct", "httpx", "blake3"):
+        assert heavy not in loaded, f"{' '.join(argv)} imported {heavy}"

@@ -1,6 +1,12 @@
-"""This project's own strict BCS codec, driven by struct declarations."""
+"""This project's own strict BCS codec, driven by struct declarations.
 
-from dualwrite.bcs.struct import Move, MoveStruct, StructType
+``MoveStruct`` and ``StructType`` (pydantic) load on first use (PEP 562): the types, the
+reader and the layouts import without pydantic.
+"""
+
+from typing import TYPE_CHECKING, Any
+
+from dualwrite.bcs.layout import Move
 from dualwrite.bcs.types import (
     ADDRESS,
     BOOL,
@@ -19,6 +25,18 @@ from dualwrite.bcs.types import (
     parse_hex,
     parse_type,
 )
+
+if TYPE_CHECKING:  # pragma: no cover
+    from dualwrite.bcs.struct import MoveStruct, StructType
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("MoveStruct", "StructType"):
+        from dualwrite.bcs import struct
+
+        return getattr(struct, name)
+    raise AttributeError(f"module 'dualwrite.bcs' has no attribute {name!r}")
+
 
 __all__ = [
     "ADDRESS", "BOOL", "BYTES", "STRING", "U8", "U16", "U32", "U64", "U128", "U256",

@@ -1,7 +1,7 @@
-"""Move structs declared once, as pydantic models, with their BCS codec generated from the declaration.
+"""The pydantic models of the Move structs, with their BCS codec generated from the declaration.
 
-A field is declared ``name: Annotated[int, Move(U64)]``; the field order is the BCS
-order. From that one declaration come: validation (range, type, field path in the
+A field is declared ``name: Annotated[int, Move(U64)]`` (in ``dualwrite.layouts``); the field
+order is the BCS order. From that one declaration come: validation (range, type, field path in the
 error), the BCS encoder/decoder (``codegen``: straight-line code for every vector
 length, with the per-field type objects as the reference that reports every error
 with its byte offset and field path), the Move JSON form — which is the models' JSON
@@ -12,50 +12,16 @@ and the field-by-field diff.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Iterator, Mapping
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
-from pydantic_core import InitErrorDetails, PydanticCustomError, core_schema
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from dualwrite.bcs import codegen
 from dualwrite.bcs.codegen import Codec
+from dualwrite.bcs.layout import Layout, Move
 from dualwrite.bcs.types import MoveType, Reader
 from dualwrite.errors import DecodeError, EncodeError, FieldError
-
-
-@dataclass(frozen=True)
-class Move:
-    """Field metadata: the Move type, and how to show a value to a person."""
-
-    type: MoveType
-    human: Callable[[Any], str] | None = None
-
-    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> core_schema.CoreSchema:
-        # The model validates all its fields in one pass over the declaration (``_validate``),
-        # so the field itself checks nothing more; its JSON form is its Move JSON.
-        return core_schema.any_schema(
-            serialization=core_schema.plain_serializer_function_ser_schema(self.type.to_json, when_used="json")
-        )
-
-    def __get_pydantic_json_schema__(self, schema: Any, handler: Any) -> dict[str, Any]:
-        return self.type.json_schema(reading=handler.mode == "validation")
-
-
-@dataclass
-class _Layout:
-    name: str
-    fields: list[tuple[str, MoveType]]
-    human: dict[str, Callable[[Any], str]] = field(default_factory=dict)
-    #: the field names: the ``fields_set`` of every value the decoders build. Shared, as
-    #: the structs are frozen and pydantic copies it before ``model_copy`` updates it.
-    names: set[str] = field(default_factory=set)
-    #: the generated codec (``codegen``), built on first use so that importing the
-    #: structs stays cheap; ``None`` until then, and for layouts it does not cover
-    codec: Codec | None = None
-    encode: Callable[[dict], bytes | None] = field(default=lambda d: None)
-    decode: Callable[[bytes], Any] = field(default=lambda data: None)
-
 
 _setattr = object.__setattr__
 
@@ -87,7 +53,7 @@ def _validation_error(title: str, errors: list) -> ValidationError:
     return ValidationError.from_exception_data(title, line_errors)
 
 
-def _attach_codec(layout: _Layout, cls: type) -> None:
+def _attach_codec(layout: Layout, cls: type) -> None:
     """Point ``layout.encode``/``decode`` at stubs that build the generated codec on first call."""
     if not codegen.supports(layout.fields):
         return
@@ -123,7 +89,7 @@ class MoveStruct(BaseModel):
 
     #: Move name, e.g. ``history::LotterySummary``; the JSON/diff path prefix is the short name
     __move_name__: ClassVar[str] = ""
-    __layout__: ClassVar[_Layout]
+    __layout__: ClassVar[Layout]
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
@@ -137,7 +103,7 @@ class MoveStruct(BaseModel):
             fields.append((name, meta.type))
             if meta.human:
                 human[name] = meta.human
-        cls.__layout__ = _Layout(cls.__name__, fields, human, names={name for name, _ in fields})
+        cls.__layout__ = Layout(cls.__name__, fields, human, names={name for name, _ in fields})
         _attach_codec(cls.__layout__, cls)
 
     # -- building ---------------------------------------------------------------------
@@ -153,17 +119,7 @@ class MoveStruct(BaseModel):
     @classmethod
     def _values(cls, data: Any, path: str, *, python_only: bool = False) -> dict[str, Any]:
         """Every field checked in declaration order; the first bad one raises ``FieldError``."""
-        if not isinstance(data, dict):
-            raise FieldError(f"expected an object, got {type(data).__name__}", path=path)
-        unknown = [k for k in data if k not in cls.__layout__.names]
-        if unknown:
-            raise FieldError(f"unknown field {unknown[0]!r}", path=path)
-        out = {}
-        for name, mtype in cls.__layout__.fields:
-            if name not in data:
-                raise FieldError("missing", path=f"{path}.{name}")
-            out[name] = (mtype.check if python_only else mtype.parse)(data[name], f"{path}.{name}")
-        return out
+        return cls.__layout__.values(data, path, python_only=python_only)
 
     @model_validator(mode="before")
     @classmethod
@@ -261,8 +217,7 @@ class MoveStruct(BaseModel):
     # -- Move JSON (the same as model_dump(mode="json") / model_validate) ---------------------
 
     def to_move_json(self) -> dict[str, Any]:
-        values = self.__dict__
-        return {name: mtype.to_json(values[name]) for name, mtype in self.__layout__.fields}
+        return self.__layout__.to_json(self.__dict__)
 
     @classmethod
     def from_move_json(cls, obj: Any, path: str | None = None) -> "MoveStruct":

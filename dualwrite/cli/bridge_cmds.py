@@ -3,8 +3,6 @@ status, flags, pending."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import click
 
 from dualwrite import bridge
@@ -12,9 +10,6 @@ from dualwrite.backends.base import TxnResult
 from dualwrite.cli.options import backend_options, opened, say_backend
 from dualwrite.cli.render import emit_json, table
 from dualwrite.errors import InputError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from dualwrite.structs import DualWriteStatus
 
 LOTTERY_ID = click.IntRange(0, 2**64 - 1)
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
@@ -157,10 +152,12 @@ def mirror_cmd(lottery_id, cfg, as_json):
                        "not initialised); use `dualwrite heal` to repair and prove it", err=True)
 
 
-def _status_json(lottery_id: int | None, s: DualWriteStatus, backend) -> dict:
+def _status_json(lottery_id: int | None, s: dict, backend) -> dict:
+    """A ``DualWriteStatus``'s fields (``bridge.status_fields``: no model, so no pydantic at start-up)."""
     out = {"lottery_id": lottery_id} if lottery_id is not None else {}
-    out.update({"enabled": s.enabled, "abort_on_mismatch": s.abort_on_mismatch, "abort_on_missing": s.abort_on_missing,
-                "expected_hash": None if s.expected_hash is None else "0x" + s.expected_hash.hex(),
+    out.update({"enabled": s["enabled"], "abort_on_mismatch": s["abort_on_mismatch"],
+                "abort_on_missing": s["abort_on_missing"],
+                "expected_hash": None if s["expected_hash"] is None else "0x" + s["expected_hash"].hex(),
                 "backend": backend.describe()})
     return out
 
@@ -172,7 +169,7 @@ def _status_json(lottery_id: int | None, s: DualWriteStatus, backend) -> dict:
 def status_cmd(lottery_id, cfg, as_json):
     """legacy_bridge::dual_write_status for LOTTERY_ID."""
     with opened(cfg) as b:
-        s = bridge.status(b, lottery_id)
+        s = bridge.status_fields(b, lottery_id)
         if as_json:
             emit_json(_status_json(lottery_id, s, b))
             return
@@ -187,7 +184,7 @@ def status_cmd(lottery_id, cfg, as_json):
 def flags_cmd(cfg, as_json):
     """legacy_bridge::dual_write_flags (plus whether the mirror is on)."""
     with opened(cfg) as b:
-        s = bridge.flags(b)
+        s = bridge.flags_fields(b)
         mirror_on = bridge.is_mirror_enabled(b)
         d = _status_json(None, s, b)
         d.pop("expected_hash")

@@ -12,16 +12,19 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
+from dualwrite import layouts as L
 from dualwrite.bcs import BOOL, BYTES, U8, U64, MoveType, OptionType, VectorType, parse_hex
-from dualwrite.bcs.struct import StructType
+from dualwrite.bcs.layout import RecordType
 from dualwrite.bcs.types import AddressType, BoolType, BytesType, StringType, UIntType
 from dualwrite.errors import DecodeError, FieldError, InputError, MoveAbort, TransactionFailed
 from dualwrite.sim import modules as M
 from dualwrite.sim.accounts import MODULE_HOME, Addresses, normalize_address
 from dualwrite.sim.store import Store, default_state_path, u64_from_sql, u64_to_sql
-from dualwrite.structs import DualWriteStatus, LegacySummary, LotterySummary
+
+if TYPE_CHECKING:  # pragma: no cover
+    from dualwrite.structs import LegacySummary, LotterySummary
 
 
 class CliError(InputError):
@@ -41,7 +44,6 @@ class Function:
         return self.returns is not None
 
 
-LS = StructType(LotterySummary)
 ENTRY: list[Function] = [
     Function("legacy_bridge", "init_dual_write", [BOOL, BOOL], M.init_dual_write),
     Function("legacy_bridge", "update_flags", [BOOL, BOOL, BOOL], M.update_flags),
@@ -57,16 +59,16 @@ ENTRY: list[Function] = [
     Function("history_bridge", "init_bridge", [], M.init_bridge),
 ]
 VIEW: list[Function] = [
-    Function("legacy_bridge", "dual_write_status", [U64], M.dual_write_status, StructType(DualWriteStatus)),
-    Function("legacy_bridge", "dual_write_flags", [], M.dual_write_flags, StructType(DualWriteStatus)),
+    Function("legacy_bridge", "dual_write_status", [U64], M.dual_write_status, RecordType(L.DualWriteStatus)),
+    Function("legacy_bridge", "dual_write_flags", [], M.dual_write_flags, RecordType(L.DualWriteStatus)),
     Function("legacy_bridge", "pending_expected_hashes", [], M.pending_expected_hashes, VectorType(U64)),
     Function("legacy_bridge", "has_expected_hash", [U64], M.has_expected_hash, BOOL),
     Function("legacy_bridge", "is_enabled", [], M.is_enabled, BOOL),
     Function("legacy_bridge", "is_mirror_enabled", [], M.is_mirror_enabled, BOOL),
-    Function("history", "get_summary", [U64], M.get_summary, LS),
+    Function("history", "get_summary", [U64], M.get_summary, RecordType(L.LotterySummary)),
     Function("history", "list_finalized", [U64, U64], M.list_finalized, VectorType(U64)),
     Function("history", "is_legacy_summary", [U64], M.is_legacy_summary, BOOL),
-    Function("history_bridge", "get_summary", [U64], M.bridge_get_summary, OptionType(StructType(LegacySummary))),
+    Function("history_bridge", "get_summary", [U64], M.bridge_get_summary, OptionType(RecordType(L.LegacySummary))),
     Function("history_bridge", "is_initialized", [], M.bridge_initialized, BOOL),
 ]
 FUNCTIONS: dict[tuple[str, str], Function] = {(f.module, f.name): f for f in ENTRY + VIEW}

@@ -3,6 +3,10 @@
 Each function takes a ``Txn`` (the transaction in flight). Aborts raise ``MoveAbort``;
 the caller rolls the whole transaction back, which is what makes a mirror write made
 before a failing ``notify_summary_written`` disappear, as on chain.
+
+The control-plane views (status, flags, pending) build no model: their values are plain dicts
+of the declared layout, so ``dualwrite status`` on the simulator never imports pydantic. The
+functions that write or read summaries and emit events import the models when they run.
 """
 
 from __future__ import annotations
@@ -10,24 +14,14 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dualwrite import abort_codes as E
 from dualwrite.errors import DecodeError, MoveAbort
 from dualwrite.sim.store import Store, u64_from_sql, u64_to_sql
-from dualwrite.structs import (
-    ArchiveDualWriteCompletedEvent,
-    ArchiveDualWriteStartedEvent,
-    DualWriteStatus,
-    LegacySummary,
-    LegacySummaryClassificationUpdatedEvent,
-    LegacySummaryEvent,
-    LegacySummaryImportedEvent,
-    LegacySummaryRolledBackEvent,
-    LotteryFinalizedEvent,
-    LotterySummary,
-    MoveStruct,
-)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from dualwrite.structs import LegacySummary, LotterySummary, MoveStruct
 
 EVENT_VERSION = 1
 CATEGORY_BRIDGE = 8
@@ -84,6 +78,7 @@ def init_bridge(t: Txn) -> None:
 
 
 def bridge_record_summary(t: Txn, lottery_id: int, summary_bcs: bytes, archive_hash: bytes, finalized_at: int) -> None:
+    from dualwrite.structs import LegacySummary, LegacySummaryEvent
     if not bridge_initialized(t):
         return
     value = LegacySummary(summary_bcs=summary_bcs, archive_hash=archive_hash, finalized_at=finalized_at)
@@ -96,6 +91,7 @@ def bridge_record_summary(t: Txn, lottery_id: int, summary_bcs: bytes, archive_h
 
 
 def bridge_get_summary(t: Txn, lottery_id: int) -> LegacySummary | None:
+    from dualwrite.structs import LegacySummary
     if not bridge_initialized(t):
         return None
     row = t.db.execute("SELECT value FROM legacy WHERE lottery_id=?", (u64_to_sql(lottery_id),)).fetchone()
@@ -161,6 +157,7 @@ def update_flags(t: Txn, enabled: bool, abort_on_mismatch: bool, abort_on_missin
 
 
 def set_expected_hash(t: Txn, lottery_id: int, expected_hash: bytes) -> None:
+    from dualwrite.structs import ArchiveDualWriteStartedEvent
     _admin(t)
     _require_control(t)
     if _expected(t, lottery_id) is not None:
@@ -189,18 +186,23 @@ def disable_legacy_mirror(t: Txn) -> None:
     t.store.drop_resource(t.lottery_multi, MIRROR)
 
 
-def dual_write_status(t: Txn, lottery_id: int) -> DualWriteStatus:
+_NO_CONTROL = {"enabled": False, "abort_on_mismatch": False, "abort_on_missing": False}
+
+
+def dual_write_status(t: Txn, lottery_id: int) -> dict[str, Any]:
+    """A ``DualWriteStatus`` (its field values)."""
     ctl = _control(t)
     if ctl is None:
-        return DualWriteStatus(enabled=False, abort_on_mismatch=False, abort_on_missing=False, expected_hash=None)
-    return DualWriteStatus(enabled=ctl["enabled"], abort_on_mismatch=ctl["abort_on_mismatch"],
-                           abort_on_missing=ctl["abort_on_missing"], expected_hash=_expected(t, lottery_id))
+        return {**_NO_CONTROL, "expected_hash": None}
+    return {"enabled": ctl["enabled"], "abort_on_mismatch": ctl["abort_on_mismatch"],
+            "abort_on_missing": ctl["abort_on_missing"], "expected_hash": _expected(t, lottery_id)}
 
 
-def dual_write_flags(t: Txn) -> DualWriteStatus:
-    ctl = _control(t) or {"enabled": False, "abort_on_mismatch": False, "abort_on_missing": False}
-    return DualWriteStatus(enabled=ctl["enabled"], abort_on_mismatch=ctl["abort_on_mismatch"],
-                           abort_on_missing=ctl["abort_on_missing"], expected_hash=None)
+def dual_write_flags(t: Txn) -> dict[str, Any]:
+    """A ``DualWriteStatus`` without a lottery: the flags, no expected hash."""
+    ctl = _control(t) or _NO_CONTROL
+    return {"enabled": ctl["enabled"], "abort_on_mismatch": ctl["abort_on_mismatch"],
+            "abort_on_missing": ctl["abort_on_missing"], "expected_hash": None}
 
 
 def pending_expected_hashes(t: Txn) -> list[int]:
@@ -223,6 +225,7 @@ def is_mirror_enabled(t: Txn) -> bool:
 
 
 def notify_summary_written(t: Txn, lottery_id: int, archive_hash: bytes, finalized_at: int) -> None:
+    from dualwrite.structs import ArchiveDualWriteCompletedEvent
     ctl = _control(t)
     if ctl is None or not ctl["enabled"]:
         return
@@ -280,6 +283,7 @@ def init_history(t: Txn) -> None:
 
 
 def store_summary(t: Txn, lottery_id: int, summary: LotterySummary, archive_hash: bytes, is_legacy: bool) -> None:
+    from dualwrite.structs import LotteryFinalizedEvent
     _require_ledger(t)
     existing = _row(t, lottery_id)
     data = summary.to_bcs()
@@ -312,6 +316,7 @@ def record_summary(t: Txn, lottery_id: int, summary: LotterySummary) -> None:
 
 
 def import_legacy_summary_admin(t: Txn, lottery_id: int, summary_bytes: bytes, expected_hash: bytes) -> None:
+    from dualwrite.structs import LegacySummaryImportedEvent, LotterySummary
     _history_admin(t)
     try:
         summary = LotterySummary.from_bcs(summary_bytes, lenient_uleb=True)
@@ -331,6 +336,7 @@ def import_legacy_summary_admin(t: Txn, lottery_id: int, summary_bytes: bytes, e
 
 
 def _stored(t: Txn, lottery_id: int) -> tuple[LotterySummary, bool]:
+    from dualwrite.structs import LotterySummary
     _require_ledger(t)
     row = _row(t, lottery_id)
     if row is None:
@@ -350,6 +356,7 @@ def mirror_summary_admin(t: Txn, lottery_id: int) -> None:
 
 
 def _legacy_stored(t: Txn, lottery_id: int) -> LotterySummary:
+    from dualwrite.structs import LotterySummary
     _require_ledger(t)
     row = _row(t, lottery_id)
     if row is None:
@@ -360,6 +367,7 @@ def _legacy_stored(t: Txn, lottery_id: int) -> LotterySummary:
 
 
 def rollback_legacy_summary_admin(t: Txn, lottery_id: int) -> None:
+    from dualwrite.structs import LegacySummaryRolledBackEvent
     _history_admin(t)
     summary = _legacy_stored(t, lottery_id)
     t.db.execute("DELETE FROM history WHERE lottery_id=?", (u64_to_sql(lottery_id),))
@@ -370,6 +378,7 @@ def rollback_legacy_summary_admin(t: Txn, lottery_id: int) -> None:
 
 
 def update_legacy_classification_admin(t: Txn, lottery_id: int, primary_type: int, tags_mask: int) -> None:
+    from dualwrite.structs import LegacySummaryClassificationUpdatedEvent
     _history_admin(t)
     summary = _legacy_stored(t, lottery_id)
     updated = summary.model_copy(update={"primary_type": primary_type, "tags_mask": tags_mask})
