@@ -21,6 +21,7 @@ from dualwrite.errors import (
     InputError,
     MismatchFound,
     MoveAbort,
+    SettingError,
     TransactionFailed,
 )
 
@@ -68,6 +69,7 @@ __all__ = [
     "LotterySummary",
     "MismatchFound",
     "MoveAbort",
+    "SettingError",
     "TransactionFailed",
     "decode_summary",
     "encode_summary",

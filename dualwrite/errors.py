@@ -54,6 +54,19 @@ class InputError(DualwriteError):
         return self
 
 
+class SettingError(InputError, ValueError):
+    """A backend setting (``BackendConfig(...)``) that fails its rule. ``key`` names the setting (None for
+    a rule across settings, such as rpc_url and url together), ``reason`` says why; ``unknown`` is set when
+    the key is not a setting at all. Exit 2 like any ``InputError``, and a ``ValueError`` too: raised inside
+    a pydantic validator it becomes a ``ValidationError``, and ``except ValueError`` keeps catching it."""
+
+    def __init__(self, key: str | None, reason: str, *, unknown: bool = False) -> None:
+        super().__init__(f"{key}: {reason}" if key else reason)
+        self.key = key
+        self.reason = reason
+        self.unknown = unknown
+
+
 class DecodeError(InputError):
     """BCS bytes that are not a canonical encoding of the expected type."""
 

@@ -13,7 +13,7 @@ import shutil
 from typing import Any
 
 from dualwrite.backends.base import Backend, ModuleAddresses, TxnResult, url_identity
-from dualwrite.backends.config import BackendConfig
+from dualwrite.backends.config import BackendConfig, SettingError
 from dualwrite.backends.cli_output import TXN_HASH, parse_run, parse_view
 from dualwrite.backends.runners import (
     DockerExecRunner,
@@ -319,11 +319,13 @@ def _open_writer(cfg: BackendConfig, name: str) -> Backend:
 
 
 def replace(obj: Any, **changes: Any) -> Any:
-    """``dataclasses.replace``, and for the config (a dataclass once, a pydantic model now) a validated copy."""
+    """``dataclasses.replace``, and for the config a validated copy (``BackendConfig.replace``: a frozen class
+    of its own, not a pydantic model, so that opening a backend does not import pydantic, and its changes go
+    through the rules every other source goes through; a bad one raises ``SettingError``)."""
     if isinstance(obj, BackendConfig):
         return obj.replace(**changes)
     return dataclasses.replace(obj, **changes)
 
 
-__all__ = ["Backend", "BackendConfig", "CliBackend", "ModuleAddresses", "SimBackend", "TxnResult", "open_backend",
-           "replace"]
+__all__ = ["Backend", "BackendConfig", "CliBackend", "ModuleAddresses", "SettingError", "SimBackend", "TxnResult",
+           "open_backend", "replace"]

@@ -1,11 +1,17 @@
-"""``BackendConfig``: one pydantic schema for the backend options, the settings file and the environment.
+"""``BackendConfig``: one rule set for the backend options, the settings file, the environment and Python.
 
-The fields come from ``dualwrite.knobs.KNOBS`` (one line per setting). Every source goes through
-the same validation, with the same bounds: an option's text (``--max-gas 0``), an environment
-variable (``PODMAN_EXTRA_ARGS``), a TOML value (``max_gas = 0``), a Python argument
-(``BackendConfig(max_gas=0)``). ``resolve`` layers the sources (defaults < settings file <
-environment < options before the subcommand < the command's own options) and turns a validation
-error into one line naming the option, variable or key it came from.
+The fields come from ``dualwrite.knobs.KNOBS`` (one line per setting), and so do their rules. Every
+source goes through the same checks, with the same bounds: an option's text (``--max-gas 0``), an
+environment variable (``PODMAN_EXTRA_ARGS``), a TOML value (``max_gas = 0``), a Python argument
+(``BackendConfig(max_gas=0)``, which raises ``SettingError`` naming the key). ``resolve`` layers the
+sources (defaults < settings file < environment < options before the subcommand < the command's own
+options) and turns a ``SettingError`` into one line naming the option, variable or key it came from.
+
+``BackendConfig`` is a plain frozen class, not a pydantic model: every chain-facing command builds
+one, and importing pydantic alone costs ~48 ms of the 100 ms start-up budget (``dualwrite status 5``).
+pydantic still takes it as a type (``TypeAdapter(BackendConfig)``, a field of a model) through
+``__get_pydantic_core_schema__``, which imports pydantic_core only when pydantic asks, and runs the
+same rules; ``json_schema()`` describes the settings keys.
 """
 
 from __future__ import annotations
@@ -13,19 +19,23 @@ from __future__ import annotations
 import math
 import re
 import shlex
+from dataclasses import FrozenInstanceError
+from operator import attrgetter
 from pathlib import Path
-from typing import Annotated, Any, Literal, Mapping, Optional
-
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model, model_validator
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from dualwrite.backends.base import ModuleAddresses
-from dualwrite.errors import InputError
+from dualwrite.errors import InputError, SettingError
 from dualwrite.knobs import KNOBS, Knob
 
 _INT_TEXT = re.compile(r"[0-9]+")
 _FLOAT_TEXT = re.compile(r"[0-9]+(\.[0-9]*)?|\.[0-9]+")
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{1,64}|[A-Za-z_][A-Za-z0-9_]*")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_ADDRESS_FIELDS = ("lottery_multi_address", "lottery_address")
+
+# -- the rules: each takes a value and returns it converted, or raises ValueError(reason) ----------------
 
 
 def _int(v: Any) -> Any:
@@ -38,7 +48,7 @@ def _int(v: Any) -> Any:
         return int(v)
     if not isinstance(v, int):
         raise ValueError(f"expected a whole number, got {type(v).__name__}")
-    return v
+    return int(v)
 
 
 def _float(v: Any) -> Any:
@@ -58,7 +68,7 @@ def _text(v: Any) -> Any:
         return str(v)
     if not isinstance(v, str):
         raise ValueError(f"expected a string, got {type(v).__name__}")
-    return v
+    return str(v)
 
 
 def _path(v: Any) -> Any:
@@ -115,70 +125,252 @@ def _address(v: Any) -> Any:
     return v
 
 
-_KIND = {"text": (str, _text), "path": (Path, _path), "int": (int, _int), "float": (float, _float),
-         "flag": (bool, _bool), "args": (tuple[str, ...], _args), "lines": (tuple[str, ...], _lines)}
+def _one_of(choices: tuple[str, ...]) -> Callable[[Any], Any]:
+    listed = " or ".join(filter(None, [", ".join(map(repr, choices[:-1])), repr(choices[-1])]))
+
+    def check(v: Any) -> Any:
+        if v not in choices:
+            raise ValueError(f"Input should be {listed}")
+        return v
+    return check
 
 
-def _annotation(k: Knob) -> Any:
+def _at_least(lo: float) -> Callable[[Any], Any]:
+    def check(v: Any) -> Any:
+        if not v >= lo:
+            raise ValueError(f"Input should be greater than or equal to {lo}")
+        return v
+    return check
+
+
+def _at_most(hi: float) -> Callable[[Any], Any]:
+    def check(v: Any) -> Any:
+        if not v <= hi:
+            raise ValueError(f"Input should be less than or equal to {hi}")
+        return v
+    return check
+
+
+def _matching(pattern: str) -> Callable[[Any], Any]:
+    regex = re.compile(pattern)
+
+    def check(v: Any) -> Any:
+        if not regex.fullmatch(v):
+            raise ValueError(f"String should match pattern {pattern!r}")
+        return v
+    return check
+
+
+_KIND: dict[str, Callable[[Any], Any]] = {
+    "text": _text, "path": _path, "int": _int, "float": _float, "flag": _bool, "choice": _text,
+    "args": _args, "lines": _lines,
+}
+
+
+def _rule(k: Knob) -> Callable[[Any], Any]:
+    """The one check of a knob, in this order: the kind's conversion, choices, bounds, pattern, argv
+    word, address. None is a value only where the default is None."""
+    convert = _KIND[k.kind]
+    steps = [convert]
     if k.kind == "choice":
-        base: Any = Literal[k.choices]  # type: ignore[valid-type]
-        parts: list[Any] = [base, BeforeValidator(_text)]
-    else:
-        base, before = _KIND[k.kind]
-        parts = [base, BeforeValidator(before)]
-    if k.lo is not None or k.hi is not None:
-        parts.append(Field(ge=k.lo, le=k.hi))
+        steps.append(_one_of(k.choices))
+    if k.lo is not None:
+        steps.append(_at_least(k.lo))
+    if k.hi is not None:
+        steps.append(_at_most(k.hi))
     if k.pattern:
-        parts.append(Field(pattern=k.pattern))
+        steps.append(_matching(k.pattern))
     if k.argv:
-        parts.append(AfterValidator(_argv_word))
+        steps.append(_argv_word)
     if k.name.endswith("_address"):
-        parts.append(AfterValidator(_address))
-    ann = Annotated[tuple(parts)]  # type: ignore[misc]
-    return Optional[ann] if k.default is None else ann
+        steps.append(_address)
+    nullable, secret = k.default is None, k.secret
+
+    def check(value: Any) -> Any:
+        if value is None and nullable:
+            return None
+        v = value
+        try:
+            for step in steps:
+                v = step(v)
+        except ValueError as e:
+            if secret:  # never echoed, whatever a rule puts in its reason
+                raise ValueError(str(e).replace(repr(value), "…")) from None
+            raise
+        return v
+    return check
 
 
-class _Base(BaseModel):
-    """Everything a backend may need; each backend reads only its own part."""
+_NAMES: tuple[str, ...] = tuple(k.name for k in KNOBS)
+_RULES: dict[str, Callable[[Any], Any]] = {k.name: _rule(k) for k in KNOBS}
+_SECRET = frozenset(k.name for k in KNOBS if k.secret)
+_FIELDS: Mapping[str, Knob] = MappingProxyType({k.name: k for k in KNOBS})
 
-    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True, defer_build=True)
 
-    @model_validator(mode="before")
+def _validated_defaults() -> dict[str, Any]:
+    """The defaults go through their rules too, once: a bad line in KNOBS fails at import, not later."""
+    out = {}
+    for k in KNOBS:
+        try:
+            out[k.name] = _RULES[k.name](k.default)
+        except ValueError as e:
+            raise RuntimeError(f"dualwrite.knobs: the default of {k.name} breaks its own rule: {e}") from None
+    return out
+
+
+_DEFAULTS = _validated_defaults()
+
+
+def _split_addresses(data: Any) -> Any:
+    """``addresses=ModuleAddresses(...)`` (the Python API's form) is the two address fields."""
+    if isinstance(data, Mapping) and "addresses" in data:
+        data = dict(data)
+        a = data.pop("addresses")
+        if not isinstance(a, ModuleAddresses):
+            raise SettingError("addresses", "expected ModuleAddresses (settings and options use "
+                               "lottery_multi_address and lottery_address)")
+        data.setdefault("lottery_multi_address", a.lottery_multi)
+        data.setdefault("lottery_address", a.lottery)
+    return data
+
+
+def _checked(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Every field, in KNOBS order, each through its rule (the first bad one raises), then unknown keys."""
+    data = _split_addresses(data)
+    out = {}
+    for name in _NAMES:
+        if name in data:
+            try:
+                out[name] = _RULES[name](data[name])
+            except ValueError as e:
+                raise SettingError(name, str(e)) from None
+        else:
+            out[name] = _DEFAULTS[name]
+    for key in data:
+        if key not in _RULES:
+            raise SettingError(str(key), "not a backend setting", unknown=True)
+    return out
+
+
+def _across(values: Mapping[str, Any]) -> None:
+    """The rules across fields."""
+    if values["rpc_url"] and values["url"]:
+        raise SettingError(None, "give one of rpc_url (--rpc-url) or url (--url, v6 images), not both")
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, Path):
+        return str(v)
+    if isinstance(v, tuple):
+        return list(v)
+    return v
+
+
+_set = object.__setattr__
+_values = attrgetter(*_NAMES)
+
+
+def _restore(values: dict[str, Any]) -> "BackendConfig":
+    return BackendConfig(**values)
+
+
+class BackendConfig:
+    """Everything a backend may need; each backend reads only its own part.
+
+    ``BackendConfig(backend="podman", image="supra:v9")``: keyword arguments, one per knob of
+    ``dualwrite.knobs.KNOBS`` (``addresses=ModuleAddresses(...)`` sets the two address fields), each
+    checked by its knob's rule; a bad or unknown one raises ``SettingError`` naming the key. The value is
+    immutable (``replace`` makes a validated copy), compares and hashes by its fields, and its repr
+    shows the fields that differ from the defaults, never a secret's value.
+    """
+
+    # one slot per knob, its help as the attribute's docstring
+    __slots__ = {k.name: k.help for k in KNOBS}
+
+    if TYPE_CHECKING:  # the fields are generated from KNOBS: type checkers see Any
+        def __getattr__(self, name: str) -> Any: ...
+
+    def __init__(self, **settings: Any) -> None:
+        values = _checked(settings)
+        _across(values)
+        for name, value in values.items():
+            _set(self, name, value)
+
     @classmethod
-    def _split_addresses(cls, data: Any) -> Any:
-        """``addresses=ModuleAddresses(...)`` (the Python API's form) is the two address fields."""
-        if isinstance(data, dict) and "addresses" in data:
-            data = dict(data)
-            a = data.pop("addresses")
-            if not isinstance(a, ModuleAddresses):
-                raise ValueError("addresses: expected ModuleAddresses (settings and options use "
-                                 "lottery_multi_address and lottery_address)")
-            data.setdefault("lottery_multi_address", a.lottery_multi)
-            data.setdefault("lottery_address", a.lottery)
-        return data
+    def _from_checked(cls, checked: Mapping[str, Any]) -> "BackendConfig":
+        """From fields already through their rules (pydantic's path): defaults for the rest, the rules across."""
+        values = {name: checked[name] if name in checked else _DEFAULTS[name] for name in _NAMES}
+        _across(values)
+        obj = cls.__new__(cls)
+        for name, value in values.items():
+            _set(obj, name, value)
+        return obj
 
-    @model_validator(mode="after")
-    def _one_url(self) -> "_Base":
-        if self.rpc_url and self.url:  # type: ignore[attr-defined]
-            raise ValueError("give one of rpc_url (--rpc-url) or url (--url, v6 images), not both")
+    # -- a value -------------------------------------------------------------------------------------
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise FrozenInstanceError(f"BackendConfig is immutable: cannot set {name!r} (use .replace({name}=...))")
+
+    def __delattr__(self, name: str) -> None:
+        raise FrozenInstanceError(f"BackendConfig is immutable: cannot delete {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return _values(self) == _values(other)
+
+    def __hash__(self) -> int:
+        return hash(_values(self))
+
+    def __repr__(self) -> str:
+        shown = []
+        for name in _NAMES:
+            value = getattr(self, name)
+            if value != _DEFAULTS[name]:
+                shown.append(f"{name}=<hidden>" if name in _SECRET else f"{name}={value!r}")
+        return f"{type(self).__name__}({', '.join(shown)})"
+
+    def __reduce__(self) -> Any:
+        return _restore, (self.as_dict(),)
+
+    def __copy__(self) -> "BackendConfig":
         return self
+
+    def __deepcopy__(self, memo: Any) -> "BackendConfig":
+        return self
+
+    @classmethod
+    def fields(cls) -> Mapping[str, Knob]:
+        """The fields, in KNOBS order: name -> its ``Knob`` (kind, default, option, environment variable)."""
+        return _FIELDS
+
+    def as_dict(self) -> dict[str, Any]:
+        """Every field by name (``Path``, tuples: Python values; secrets included: the caller's business)."""
+        return dict(zip(_NAMES, _values(self)))
+
+    # -- derived -------------------------------------------------------------------------------------
 
     @property
     def addresses(self) -> ModuleAddresses:
-        return ModuleAddresses(self.lottery_multi_address, self.lottery_address)  # type: ignore[attr-defined]
+        return ModuleAddresses(self.lottery_multi_address, self.lottery_address)
 
     @property
     def url_flag(self) -> str:
         """How the CLI is told the RPC URL: v6 images take --url, later ones --rpc-url (derived, not a setting)."""
-        return "--url" if self.url else "--rpc-url"  # type: ignore[attr-defined]
+        return "--url" if self.url else "--rpc-url"
 
     @property
     def node_url(self) -> str | None:
-        return self.rpc_url or self.url  # type: ignore[attr-defined]
+        return self.rpc_url or self.url
 
     def replace(self, **changes: Any) -> "BackendConfig":
-        """A copy with some fields changed, validated like any other source."""
-        return type(self).model_validate({**self.model_dump(), **changes})  # type: ignore[return-value]
+        """A copy with some fields changed, validated like any other source (``addresses=`` replaces
+        both address fields unless they are given too)."""
+        base = self.as_dict()
+        if "addresses" in changes:
+            for name in _ADDRESS_FIELDS:
+                base.pop(name)
+        return type(self)(**{**base, **changes})
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "BackendConfig":
@@ -187,11 +379,88 @@ class _Base(BaseModel):
         given = {k: v for k, v in overrides.items() if v is not None}
         return resolve([("env", env_layer(env))], given)
 
+    # -- pydantic, imported only when pydantic asks ---------------------------------------------------
 
-BackendConfig = create_model(  # type: ignore[call-overload]
-    "BackendConfig", __base__=_Base, __module__=__name__,
-    **{k.name: (_annotation(k), Field(k.default, description=k.help, repr=not k.secret)) for k in KNOBS},
-)
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
+        """A settings dict (or a BackendConfig, taken as is) through the same rules, one entry per bad key
+        (``loc`` the key); serialized as the dict of fields (JSON: paths as strings, lists). pydantic puts
+        the input in its errors: where a secret may be in it, give ``ConfigDict(hide_input_in_errors=True)``."""
+        from pydantic_core import core_schema as cs
+
+        fields = {name: cs.typed_dict_field(cs.no_info_plain_validator_function(rule), required=False)
+                  for name, rule in _RULES.items()}
+        settings = cs.typed_dict_schema(fields, extra_behavior="forbid", total=False)
+        built = cs.no_info_after_validator_function(
+            cls._from_checked, cs.no_info_before_validator_function(_split_addresses, settings))
+
+        def instance_or_settings(value: Any, handler: Any) -> Any:
+            return value if isinstance(value, cls) else handler(value)
+        instance_or_settings.__name__ = cls.__name__  # the errors' title: "function-wrap[BackendConfig()]"
+
+        def serialize(value: Any, info: Any) -> Any:
+            if not isinstance(value, BackendConfig):
+                return value
+            d = value.as_dict()
+            return {k: _jsonable(v) for k, v in d.items()} if info.mode_is_json() else d
+
+        return cs.no_info_wrap_validator_function(
+            instance_or_settings, built,
+            serialization=cs.plain_serializer_function_ser_schema(serialize, info_arg=True))
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: Any, handler: Any) -> dict[str, Any]:
+        return cls.json_schema()
+
+    @classmethod
+    def json_schema(cls) -> dict[str, Any]:
+        """A JSON Schema of the settings (a settings file's keys, the JSON form ``TypeAdapter`` dumps):
+        type, bounds, choices, pattern and default per key; no other key."""
+        return {"title": "BackendConfig", "type": "object", "description": "dualwrite backend settings",
+                "properties": {k.name: _knob_schema(k) for k in KNOBS}, "additionalProperties": False}
+
+
+_JSON_TYPE = {"text": "string", "path": "string", "int": "integer", "float": "number", "flag": "boolean",
+              "choice": "string"}
+#: the argv rule as a JSON Schema pattern: no '-' first, no control character
+_ARGV_PATTERN = "^(?!-)[^\\u0000-\\u001f\\u007f]*$"
+
+
+def _anchored(pattern: str) -> str:
+    """The rule is a full match; a JSON Schema pattern matches anywhere unless anchored (whatever the
+    pattern itself holds: ``a|b`` is not ``^(?:a|b)$``)."""
+    return f"^(?:{pattern})$"
+
+
+def _knob_schema(k: Knob) -> dict[str, Any]:
+    s: dict[str, Any]
+    if k.kind in ("args", "lines"):
+        s = {"type": "array", "items": {"type": "string"}}
+    else:
+        s = {"type": _JSON_TYPE[k.kind]}
+    if k.kind == "choice":
+        s["enum"] = list(k.choices)
+    if k.kind == "path":
+        s["minLength"] = 1
+    if k.lo is not None:
+        s["minimum"] = k.lo
+    if k.hi is not None:
+        s["maximum"] = k.hi
+    patterns = [_anchored(k.pattern)] if k.pattern else []
+    if k.name.endswith("_address"):  # implies the argv rule
+        patterns.append(_anchored(_ADDRESS.pattern))
+    elif k.argv:
+        patterns.append(_ARGV_PATTERN)
+    if len(patterns) == 1:
+        s["pattern"] = patterns[0]
+    elif patterns:
+        s["allOf"] = [{"pattern": p} for p in patterns]
+    if k.default is None:
+        s = {"anyOf": [s, {"type": "null"}]}
+    s["default"] = _jsonable(_DEFAULTS[k.name])
+    where = ", ".join(filter(None, [f"option {k.option}" if k.flag else "", f"env {k.env}" if k.env else ""]))
+    s["description"] = f"{k.help} ({where})" if where else k.help
+    return s
 
 
 def env_layer(env: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -202,7 +471,7 @@ def env_layer(env: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 def _where(source: str, key: str, value: Any, settings_path: Path | None) -> str:
-    k = next((k for k in KNOBS if k.name == key), None)
+    k = _FIELDS.get(key)
     shown = "…" if k is not None and k.secret else _short(value)
     if k is None:
         return f"{source}: {key}"
@@ -214,12 +483,12 @@ def _where(source: str, key: str, value: Any, settings_path: Path | None) -> str
 
 
 def _short(value: Any) -> str:
-    text = repr(value) if not isinstance(value, str) else repr(value)
+    text = repr(value)
     return text if len(text) <= 80 else text[:77] + "…'"
 
 
 def resolve(layers: list[tuple[str, Mapping[str, Any]]], python: Mapping[str, Any] | None = None,
-            settings_path: Path | None = None) -> "BackendConfig":
+            settings_path: Path | None = None) -> BackendConfig:
     """Later layers win. Layer names: settings, env, group, command; ``python`` are keyword arguments."""
     merged: dict[str, Any] = {}
     origin: dict[str, str] = {}
@@ -228,18 +497,15 @@ def resolve(layers: list[tuple[str, Mapping[str, Any]]], python: Mapping[str, An
             merged[key] = value
             origin[key] = source
     try:
-        return BackendConfig.model_validate(merged)
-    except ValidationError as e:
-        err = e.errors()[0]
-        key = str(err["loc"][0]) if err["loc"] else ""
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            raise InputError(f"{key}: not a backend setting") from None
-        if not key:  # a check across fields
-            raise InputError(msg) from None
-        source = origin.get(key, "python")
-        where = _where(source, key, merged.get(key), settings_path) if source != "python" else key
-        raise InputError(f"{where}: {msg}") from None
+        return BackendConfig(**merged)
+    except SettingError as e:
+        if e.unknown:
+            raise InputError(f"{e.key}: not a backend setting") from None
+        if e.key is None:  # a check across fields
+            raise InputError(e.reason) from None
+        source = origin.get(e.key, "python")
+        where = _where(source, e.key, merged.get(e.key), settings_path) if source != "python" else e.key
+        raise InputError(f"{where}: {e.reason}") from None
 
 
-__all__ = ["BackendConfig", "env_layer", "resolve"]
+__all__ = ["BackendConfig", "SettingError", "env_layer", "resolve"]
