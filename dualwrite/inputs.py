@@ -15,7 +15,6 @@ import os
 import stat
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from dualwrite.bcs import parse_hex

@@ -111,5 +111,6 @@ def test_control_plane_reads_on_sim_import_no_model(tmp_path, argv: list[str]) -
     else:
         assert json.loads(out["out"]) == [5]
     loaded = set(out["modules"])
-    for heavy in ("pydantic", "pydantic_core", "dualwrite.structs", "dualwrite.bcs.struct", "httpx", "blake3"):
+    for heavy in ("pydantic", "pydantic_core", "dualwrite.structs", "dualwrite.bcs.struct", "httpx", "blake3",
+                  "dualwrite.backends.runners", "dualwrite.backends.cli_output"):
         assert heavy not in loaded, f"{' '.join(argv)} imported {heavy}"

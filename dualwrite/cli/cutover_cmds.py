@@ -91,7 +91,7 @@ def plan_cmd(summaries, out, replace, cfg, as_json):
                f"{'initialised' if f.bridge_initialized else 'NOT initialised'}")
     for w in p.warnings:
         click.echo(f"WARNING: {w}")
-    click.echo(f"inputs: " + ", ".join(f"{i.path} ({i.summaries} summaries, blake3 {i.blake3[:16]}…)" for i in p.inputs))
+    click.echo("inputs: " + ", ".join(f"{i.path} ({i.summaries} summaries, blake3 {i.blake3[:16]}…)" for i in p.inputs))
     c = p.counts
     click.echo(f"plan: {len(p.rows)} lotteries: {c['register']} to register, {c['already_set']} already set, "
                f"{c['conflict']} conflict{' (REPLACED)' if replace and c['conflict'] else ''}, {c['done']} done, "

@@ -11,7 +11,7 @@ import click
 
 from dualwrite.backends.events import INDEX_KINDS, KINDS, EventIndex, event_type, lottery_of
 from dualwrite.cli.options import backend_options, opened
-from dualwrite.cli.render import emit_json, shorten_hex, table
+from dualwrite.cli.render import shorten_hex, table
 from dualwrite.errors import InputError
 
 _stop = threading.Event()  # set by nothing but Ctrl-C's KeyboardInterrupt path: wait(t) is an interruptible poll
