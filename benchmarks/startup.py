@@ -5,8 +5,8 @@ Run: ``python benchmarks/startup.py [--runs 21] [--before REV]``.
 Every figure is the median wall time of ``--runs`` whole processes (spawn, interpreter start,
 imports, the command, exit), measured side by side in this one run with the baseline
 ``python -c pass`` of the same interpreter, and printed with the ratio. The commands:
-``dualwrite --help`` and ``dualwrite status 5`` on ``sim`` (a state made by ``sim init
---dual-write`` in a temporary folder); ``python -c 'import click'`` is the floor any click CLI pays.
+``dualwrite --help``, and ``dualwrite status 5``, ``flags`` and ``pending --json`` on ``sim`` (a
+state made by ``sim init --dual-write`` in a temporary folder); ``python -c 'import click'`` is the floor any click CLI pays.
 
 The package is measured from two copies of its source: one byte-compiled (``.pyc`` beside it,
 as ``pip install`` leaves an installed package) and one not (a source checkout run with
@@ -107,7 +107,9 @@ def main() -> None:
             if init.returncode != 0:
                 raise SystemExit(f"sim init ({tag}) failed: {init.stderr}")
         commands = {"--help": lambda tag: ["--help"],
-                    "status 5 (sim)": lambda tag: ["status", "5", "--state", str(states[tag])]}
+                    "status 5 (sim)": lambda tag: ["status", "5", "--state", str(states[tag])],
+                    "flags (sim)": lambda tag: ["flags", "--state", str(states[tag])],
+                    "pending (sim)": lambda tag: ["pending", "--json", "--state", str(states[tag])]}
 
         base = median_ms([sys.executable, "-c", "pass"], env_for(None), opts.runs, tmp)
         click_ms = median_ms([sys.executable, "-c", "import click"], env_for(None), opts.runs, tmp)
