@@ -5,8 +5,9 @@ Run: ``python benchmarks/startup.py [--runs 21] [--before REV]``.
 Every figure is the median wall time of ``--runs`` whole processes (spawn, interpreter start,
 imports, the command, exit), measured side by side in this one run with the baseline
 ``python -c pass`` of the same interpreter, and printed with the ratio. The commands:
-``dualwrite --help``, and ``dualwrite status 5``, ``flags`` and ``pending --json`` on ``sim`` (a
-state made by ``sim init --dual-write`` in a temporary folder); ``python -c 'import click'`` is the floor any click CLI pays.
+``dualwrite --help``, and ``dualwrite status 5``, ``flags``, ``pending --json`` and ``set 5 HASH``
+(a transaction; the drop-in script's loop) on ``sim`` (a state made by ``sim init --dual-write``
+in a temporary folder); ``python -c 'import click'`` is the floor any click CLI pays.
 
 The package is measured from two copies of its source: one byte-compiled (``.pyc`` beside it,
 as ``pip install`` leaves an installed package) and one not (a source checkout run with
@@ -109,7 +110,8 @@ def main() -> None:
         commands = {"--help": lambda tag: ["--help"],
                     "status 5 (sim)": lambda tag: ["status", "5", "--state", str(states[tag])],
                     "flags (sim)": lambda tag: ["flags", "--state", str(states[tag])],
-                    "pending (sim)": lambda tag: ["pending", "--json", "--state", str(states[tag])]}
+                    "pending (sim)": lambda tag: ["pending", "--json", "--state", str(states[tag])],
+                    "set 5 HASH (sim)": lambda tag: ["set", "5", "0x" + "ab" * 32, "--state", str(states[tag])]}
 
         base = median_ms([sys.executable, "-c", "pass"], env_for(None), opts.runs, tmp)
         click_ms = median_ms([sys.executable, "-c", "import click"], env_for(None), opts.runs, tmp)

@@ -283,9 +283,9 @@ class Chain:
             h = txn_hash(version, sender, payload)
             block = self._new_block(version, h)
             events = []
-            for account, module, event in t.events:
-                etype, data = M.event_json(account, module, event)
-                handle = f"{account}::{module}::{type(event).__name__}"
+            for account, module, name, fields in t.events:
+                etype, data = M.event_json(account, module, name, fields)
+                handle = f"{account}::{module}::{name}"
                 (seq,) = self.store.conn.execute(
                     "SELECT COALESCE(MAX(seq), -1) + 1 FROM events WHERE handle=?", (handle,)).fetchone()
                 lottery = data.get("lottery_id", data.get("id"))

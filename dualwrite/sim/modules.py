@@ -4,9 +4,10 @@ Each function takes a ``Txn`` (the transaction in flight). Aborts raise ``MoveAb
 the caller rolls the whole transaction back, which is what makes a mirror write made
 before a failing ``notify_summary_written`` disappear, as on chain.
 
-The control-plane views (status, flags, pending) build no model: their values are plain dicts
-of the declared layout, so ``dualwrite status`` on the simulator never imports pydantic. The
-functions that write or read summaries and emit events import the models when they run.
+The control-plane views (status, flags, pending) and the events build no model: their values are
+plain dicts checked against the declared layout, so ``status``, ``set``, ``clear`` and the flag
+commands on the simulator never import pydantic. The functions that encode or decode summaries
+import the models when they run.
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from dualwrite import abort_codes as E
+from dualwrite import layouts as L
+from dualwrite.bcs.layout import layout_of
 from dualwrite.errors import DecodeError, MoveAbort
 from dualwrite.sim.store import Store, u64_from_sql, u64_to_sql
 
 if TYPE_CHECKING:  # pragma: no cover
-    from dualwrite.structs import LegacySummary, LotterySummary, MoveStruct
+    from dualwrite.structs import LegacySummary, LotterySummary
 
 EVENT_VERSION = 1
 CATEGORY_BRIDGE = 8
@@ -42,7 +45,7 @@ class Txn:
     lottery_multi: str
     lottery: str
     sender: str | None = None
-    events: list[tuple[str, str, MoveStruct]] = field(default_factory=list)  # (account, module, event)
+    events: list[tuple[str, str, str, dict[str, Any]]] = field(default_factory=list)  # (account, module, name, fields)
 
     @property
     def db(self):
@@ -54,8 +57,10 @@ class Txn:
             return MoveAbort(code, module="vrf_hub::table", detail=detail)
         return MoveAbort(code, module=f"{addr}::{module}", detail=detail)
 
-    def emit(self, account: str, module: str, event: MoveStruct) -> None:
-        self.events.append((account, module, event))
+    def emit(self, account: str, module: str, event: type, **fields: Any) -> None:
+        """Emit an event of a declared layout (``dualwrite.layouts``), its fields checked as a model's would be."""
+        self.events.append((account, module, event.__name__,
+                            layout_of(event).values(fields, event.__name__, python_only=True)))
 
 
 def sha3(data: bytes) -> bytes:
@@ -78,7 +83,7 @@ def init_bridge(t: Txn) -> None:
 
 
 def bridge_record_summary(t: Txn, lottery_id: int, summary_bcs: bytes, archive_hash: bytes, finalized_at: int) -> None:
-    from dualwrite.structs import LegacySummary, LegacySummaryEvent
+    from dualwrite.structs import LegacySummary
     if not bridge_initialized(t):
         return
     value = LegacySummary(summary_bcs=summary_bcs, archive_hash=archive_hash, finalized_at=finalized_at)
@@ -87,7 +92,7 @@ def bridge_record_summary(t: Txn, lottery_id: int, summary_bcs: bytes, archive_h
         (u64_to_sql(lottery_id), value.to_bcs()),
     )
     t.emit(t.lottery, "history_bridge",
-           LegacySummaryEvent(lottery_id=lottery_id, archive_hash=archive_hash, finalized_at=finalized_at))
+           L.LegacySummaryEvent, lottery_id=lottery_id, archive_hash=archive_hash, finalized_at=finalized_at)
 
 
 def bridge_get_summary(t: Txn, lottery_id: int) -> LegacySummary | None:
@@ -157,15 +162,14 @@ def update_flags(t: Txn, enabled: bool, abort_on_mismatch: bool, abort_on_missin
 
 
 def set_expected_hash(t: Txn, lottery_id: int, expected_hash: bytes) -> None:
-    from dualwrite.structs import ArchiveDualWriteStartedEvent
     _admin(t)
     _require_control(t)
     if _expected(t, lottery_id) is not None:
         _expected_remove(t, lottery_id)
     _expected_add(t, lottery_id, expected_hash)
-    t.emit(t.lottery_multi, "legacy_bridge", ArchiveDualWriteStartedEvent(
-        event_version=EVENT_VERSION, event_category=CATEGORY_BRIDGE, lottery_id=lottery_id,
-        expected_hash=expected_hash))
+    t.emit(t.lottery_multi, "legacy_bridge", L.ArchiveDualWriteStartedEvent,
+           event_version=EVENT_VERSION, event_category=CATEGORY_BRIDGE, lottery_id=lottery_id,
+           expected_hash=expected_hash)
 
 
 def clear_expected_hash(t: Txn, lottery_id: int) -> None:
@@ -225,7 +229,6 @@ def is_mirror_enabled(t: Txn) -> bool:
 
 
 def notify_summary_written(t: Txn, lottery_id: int, archive_hash: bytes, finalized_at: int) -> None:
-    from dualwrite.structs import ArchiveDualWriteCompletedEvent
     ctl = _control(t)
     if ctl is None or not ctl["enabled"]:
         return
@@ -240,9 +243,9 @@ def notify_summary_written(t: Txn, lottery_id: int, archive_hash: bytes, finaliz
                           f"lottery {lottery_id}: archive hash 0x{archive_hash.hex()} != expected 0x{expected.hex()}")
         return
     _expected_remove(t, lottery_id)
-    t.emit(t.lottery_multi, "legacy_bridge", ArchiveDualWriteCompletedEvent(
-        event_version=EVENT_VERSION, event_category=CATEGORY_BRIDGE, lottery_id=lottery_id,
-        archive_hash=archive_hash, finalized_at=finalized_at))
+    t.emit(t.lottery_multi, "legacy_bridge", L.ArchiveDualWriteCompletedEvent,
+           event_version=EVENT_VERSION, event_category=CATEGORY_BRIDGE, lottery_id=lottery_id,
+           archive_hash=archive_hash, finalized_at=finalized_at)
 
 
 def mirror_summary_to_legacy(t: Txn, lottery_id: int, summary_bytes: bytes, archive_hash: bytes, finalized_at: int) -> None:
@@ -283,7 +286,6 @@ def init_history(t: Txn) -> None:
 
 
 def store_summary(t: Txn, lottery_id: int, summary: LotterySummary, archive_hash: bytes, is_legacy: bool) -> None:
-    from dualwrite.structs import LotteryFinalizedEvent
     _require_ledger(t)
     existing = _row(t, lottery_id)
     data = summary.to_bcs()
@@ -302,9 +304,9 @@ def store_summary(t: Txn, lottery_id: int, summary: LotterySummary, archive_hash
     else:
         (seq,) = t.db.execute("SELECT COALESCE(MAX(seq), -1) + 1 FROM history").fetchone()
         t.db.execute("INSERT INTO history VALUES (?, ?, ?, ?)", (key, data, int(is_legacy), seq))
-    t.emit(t.lottery_multi, "history", LotteryFinalizedEvent(
-        event_version=EVENT_VERSION, event_category=CATEGORY_HISTORY, id=lottery_id,
-        archive_slot_hash=archive_hash, primary_type=summary.primary_type, tags_mask=summary.tags_mask))
+    t.emit(t.lottery_multi, "history", L.LotteryFinalizedEvent,
+           event_version=EVENT_VERSION, event_category=CATEGORY_HISTORY, id=lottery_id,
+           archive_slot_hash=archive_hash, primary_type=summary.primary_type, tags_mask=summary.tags_mask)
 
 
 def record_summary(t: Txn, lottery_id: int, summary: LotterySummary) -> None:
@@ -316,7 +318,7 @@ def record_summary(t: Txn, lottery_id: int, summary: LotterySummary) -> None:
 
 
 def import_legacy_summary_admin(t: Txn, lottery_id: int, summary_bytes: bytes, expected_hash: bytes) -> None:
-    from dualwrite.structs import LegacySummaryImportedEvent, LotterySummary
+    from dualwrite.structs import LotterySummary
     _history_admin(t)
     try:
         summary = LotterySummary.from_bcs(summary_bytes, lenient_uleb=True)
@@ -330,9 +332,9 @@ def import_legacy_summary_admin(t: Txn, lottery_id: int, summary_bytes: bytes, e
     mirror_summary_to_legacy(t, lottery_id, summary_bytes, h, summary.finalized_at)
     notify_summary_written(t, lottery_id, h, summary.finalized_at)
     store_summary(t, lottery_id, summary, h, True)  # type: ignore[arg-type]
-    t.emit(t.lottery_multi, "history", LegacySummaryImportedEvent(
-        event_version=EVENT_VERSION, event_category=CATEGORY_HISTORY, lottery_id=lottery_id, archive_hash=h,
-        finalized_at=summary.finalized_at, primary_type=summary.primary_type, tags_mask=summary.tags_mask))
+    t.emit(t.lottery_multi, "history", L.LegacySummaryImportedEvent,
+           event_version=EVENT_VERSION, event_category=CATEGORY_HISTORY, lottery_id=lottery_id, archive_hash=h,
+           finalized_at=summary.finalized_at, primary_type=summary.primary_type, tags_mask=summary.tags_mask)
 
 
 def _stored(t: Txn, lottery_id: int) -> tuple[LotterySummary, bool]:
@@ -367,18 +369,16 @@ def _legacy_stored(t: Txn, lottery_id: int) -> LotterySummary:
 
 
 def rollback_legacy_summary_admin(t: Txn, lottery_id: int) -> None:
-    from dualwrite.structs import LegacySummaryRolledBackEvent
     _history_admin(t)
     summary = _legacy_stored(t, lottery_id)
     t.db.execute("DELETE FROM history WHERE lottery_id=?", (u64_to_sql(lottery_id),))
-    t.emit(t.lottery_multi, "history", LegacySummaryRolledBackEvent(
-        event_version=EVENT_VERSION, event_category=CATEGORY_HISTORY, lottery_id=lottery_id,
-        archive_hash=sha3(summary.to_bcs()), finalized_at=summary.finalized_at,
-        primary_type=summary.primary_type, tags_mask=summary.tags_mask))
+    t.emit(t.lottery_multi, "history", L.LegacySummaryRolledBackEvent,
+           event_version=EVENT_VERSION, event_category=CATEGORY_HISTORY, lottery_id=lottery_id,
+           archive_hash=sha3(summary.to_bcs()), finalized_at=summary.finalized_at,
+           primary_type=summary.primary_type, tags_mask=summary.tags_mask)
 
 
 def update_legacy_classification_admin(t: Txn, lottery_id: int, primary_type: int, tags_mask: int) -> None:
-    from dualwrite.structs import LegacySummaryClassificationUpdatedEvent
     _history_admin(t)
     summary = _legacy_stored(t, lottery_id)
     updated = summary.model_copy(update={"primary_type": primary_type, "tags_mask": tags_mask})
@@ -386,9 +386,9 @@ def update_legacy_classification_admin(t: Txn, lottery_id: int, primary_type: in
     h = sha3(data)
     t.db.execute("UPDATE history SET bcs=? WHERE lottery_id=?", (data, u64_to_sql(lottery_id)))
     mirror_summary_to_legacy(t, lottery_id, data, h, updated.finalized_at)
-    t.emit(t.lottery_multi, "history", LegacySummaryClassificationUpdatedEvent(
-        event_version=EVENT_VERSION, event_category=CATEGORY_HISTORY, lottery_id=lottery_id, archive_hash=h,
-        primary_type=primary_type, tags_mask=tags_mask))
+    t.emit(t.lottery_multi, "history", L.LegacySummaryClassificationUpdatedEvent,
+           event_version=EVENT_VERSION, event_category=CATEGORY_HISTORY, lottery_id=lottery_id, archive_hash=h,
+           primary_type=primary_type, tags_mask=tags_mask)
 
 
 def get_summary(t: Txn, lottery_id: int) -> LotterySummary:
@@ -410,9 +410,9 @@ def is_legacy_summary(t: Txn, lottery_id: int) -> bool:
     return bool(row and row[1])
 
 
-def event_json(account: str, module: str, event: MoveStruct) -> tuple[str, dict[str, Any]]:
+def event_json(account: str, module: str, name: str, fields: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """The event's fully qualified type and Move JSON data."""
-    return f"{account}::{module}::{type(event).__name__}", event.to_move_json()
+    return f"{account}::{module}::{name}", layout_of(getattr(L, name)).to_json(fields)
 
 
 def dumps(obj: Any) -> str:
