@@ -16,5 +16,8 @@ fi
 export CONTAINERS_CONF="$repo/.ci/containers.conf"
 python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+# byte-compile the package, as installing a wheel does (an editable install does not, and with
+# PYTHONDONTWRITEBYTECODE=1 every command would compile it again: ~30 ms of each start-up)
+.venv/bin/python -m compileall -q dualwrite >/dev/null
 export PATH="$repo/.venv/bin:$PATH"
 exec .venv/bin/python -m pytest "$@"
