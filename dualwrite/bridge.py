@@ -157,15 +157,18 @@ def _one(values: list, what: str):
     return values[0]
 
 
+def _status_view(b: Backend, function: str, args: list[str]) -> dict[str, Any]:
+    """A view returning a ``DualWriteStatus``: its field values, checked against the layout."""
+    v = _one(b.view(f"legacy_bridge::{function}", args), function)
+    return layout_of(L.DualWriteStatus).values(v, function)
+
+
 def status_fields(b: Backend, lottery_id: int) -> dict[str, Any]:
-    """``dual_write_status``'s field values, checked against the ``DualWriteStatus`` layout."""
-    v = _one(b.view("legacy_bridge::dual_write_status", [_u64(lottery_id)]), "dual_write_status")
-    return layout_of(L.DualWriteStatus).values(v, "dual_write_status")
+    return _status_view(b, "dual_write_status", [_u64(lottery_id)])
 
 
 def flags_fields(b: Backend) -> dict[str, Any]:
-    v = _one(b.view("legacy_bridge::dual_write_flags", []), "dual_write_flags")
-    return layout_of(L.DualWriteStatus).values(v, "dual_write_flags")
+    return _status_view(b, "dual_write_flags", [])
 
 
 def status(b: Backend, lottery_id: int) -> DualWriteStatus:

@@ -291,19 +291,19 @@ class BackendConfig:
         def __getattr__(self, name: str) -> Any: ...
 
     def __init__(self, **settings: Any) -> None:
-        values = _checked(settings)
+        self._fill(_checked(settings))
+
+    def _fill(self, values: Mapping[str, Any]) -> None:
+        """Every field from values through their own rules: the rules across, then the slots."""
         _across(values)
-        for name, value in values.items():
-            _set(self, name, value)
+        for name in _NAMES:
+            _set(self, name, values[name])
 
     @classmethod
     def _from_checked(cls, checked: Mapping[str, Any]) -> "BackendConfig":
-        """From fields already through their rules (pydantic's path): defaults for the rest, the rules across."""
-        values = {name: checked[name] if name in checked else _DEFAULTS[name] for name in _NAMES}
-        _across(values)
+        """From fields already through their rules (pydantic's path), defaults for the rest."""
         obj = cls.__new__(cls)
-        for name, value in values.items():
-            _set(obj, name, value)
+        obj._fill({**_DEFAULTS, **checked})
         return obj
 
     # -- a value -------------------------------------------------------------------------------------

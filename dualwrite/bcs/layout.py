@@ -10,7 +10,7 @@ builds a model never imports pydantic: that import alone is half of the 100 ms s
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar, get_origin, get_type_hints
 
 from dualwrite.bcs.types import MoveType
 from dualwrite.errors import FieldError
@@ -77,20 +77,19 @@ class Layout:
         return {name: mtype.to_json(values[name]) for name, mtype in self.fields}
 
 
+def move_of(owner: type, name: str, metadata: Any) -> Move:
+    """A field's ``Move(...)`` among its annotation's metadata (every field must have one)."""
+    meta = next((m for m in metadata if isinstance(m, Move)), None)
+    if meta is None:
+        raise TypeError(f"{owner.__name__}.{name} has no Move(...) type")
+    return meta
+
+
 def declared(cls: type) -> list[tuple[str, Move]]:
     """The ``Move(...)`` fields of a declaration class, in declaration order (its own and its bases')."""
-    import typing
-
-    hints = typing.get_type_hints(cls, include_extras=True)  # each base's names from its own module
-    out = []
-    for name, hint in hints.items():
-        if typing.get_origin(hint) is typing.ClassVar or name.startswith("_"):
-            continue
-        meta = next((m for m in getattr(hint, "__metadata__", ()) if isinstance(m, Move)), None)
-        if meta is None:
-            raise TypeError(f"{cls.__name__}.{name} has no Move(...) type")
-        out.append((name, meta))
-    return out
+    hints = get_type_hints(cls, include_extras=True)  # each base's names from its own module
+    return [(name, move_of(cls, name, getattr(hint, "__metadata__", ())))
+            for name, hint in hints.items() if get_origin(hint) is not ClassVar and not name.startswith("_")]
 
 
 _LAYOUTS: dict[type, Layout] = {}
@@ -105,29 +104,16 @@ def layout_of(cls: type) -> Layout:
 
 
 class RecordType(MoveType):
-    """A declared struct as a view's return type, values as plain dicts: what the simulator's
-    views build where no model is needed. A model instance is taken too (its field values)."""
+    """A declared struct as a view's return type, written as Move JSON from a plain dict of its field
+    values (what the simulator's views build where no model is needed) or from a model."""
 
     def __init__(self, decl: type) -> None:
         self.decl = decl
         self.name = getattr(decl, "__move_name__", "") or decl.__name__
         self.min_size = 1
 
-    @property
-    def layout(self) -> Layout:
-        return layout_of(self.decl)
-
-    def check(self, value: Any, path: str) -> dict[str, Any]:
-        return self.layout.values(value if isinstance(value, dict) else value.__dict__, path, python_only=True)
-
-    def parse(self, obj: Any, path: str) -> dict[str, Any]:
-        return self.layout.values(obj, path)
-
-    def from_json(self, obj: Any, path: str) -> dict[str, Any]:
-        return self.layout.values(obj, path)
-
     def to_json(self, value: Any) -> dict[str, Any]:
-        return self.layout.to_json(value if isinstance(value, dict) else value.__dict__)
+        return layout_of(self.decl).to_json(value if isinstance(value, dict) else value.__dict__)
 
 
-__all__ = ["Layout", "Move", "RecordType", "declared", "layout_of"]
+__all__ = ["Layout", "Move", "RecordType", "declared", "layout_of", "move_of"]

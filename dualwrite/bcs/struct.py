@@ -12,14 +12,14 @@ and the field-by-field diff.
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, ClassVar, Iterator, Mapping
+from typing import Any, ClassVar, Iterator, Mapping
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from dualwrite.bcs import codegen
 from dualwrite.bcs.codegen import Codec
-from dualwrite.bcs.layout import Layout, Move
+from dualwrite.bcs.layout import Layout, Move, move_of
 from dualwrite.bcs.types import MoveType, Reader
 from dualwrite.errors import DecodeError, EncodeError, FieldError
 
@@ -94,16 +94,8 @@ class MoveStruct(BaseModel):
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
-        fields: list[tuple[str, MoveType]] = []
-        human: dict[str, Callable[[Any], str]] = {}
-        for name, info in cls.model_fields.items():
-            meta = next((m for m in info.metadata if isinstance(m, Move)), None)
-            if meta is None:
-                raise TypeError(f"{cls.__name__}.{name} has no Move(...) type")
-            fields.append((name, meta.type))
-            if meta.human:
-                human[name] = meta.human
-        cls.__layout__ = Layout(cls.__name__, fields, human, names={name for name, _ in fields})
+        cls.__layout__ = Layout.of([(name, move_of(cls, name, info.metadata)) for name, info in cls.model_fields.items()],
+                                   cls.__name__)
         _attach_codec(cls.__layout__, cls)
 
     # -- building ---------------------------------------------------------------------

@@ -283,15 +283,15 @@ class Chain:
             h = txn_hash(version, sender, payload)
             block = self._new_block(version, h)
             events = []
-            for account, module, name, fields in t.events:
-                etype, data = M.event_json(account, module, name, fields)
-                handle = f"{account}::{module}::{name}"
+            for account, module, event, fields in t.events:
+                etype, data = M.event_json(account, module, event, fields)
+                # the fully qualified type is the event handle: one stream per account, module and type
                 (seq,) = self.store.conn.execute(
-                    "SELECT COALESCE(MAX(seq), -1) + 1 FROM events WHERE handle=?", (handle,)).fetchone()
+                    "SELECT COALESCE(MAX(seq), -1) + 1 FROM events WHERE handle=?", (etype,)).fetchone()
                 lottery = data.get("lottery_id", data.get("id"))
                 self.store.conn.execute(
                     "INSERT INTO events (version, txn_hash, handle, seq, type, data, lottery_id) VALUES (?,?,?,?,?,?,?)",
-                    (version, h, handle, seq, etype, json.dumps(data), None if lottery is None else u64_to_sql(int(lottery))))
+                    (version, h, etype, seq, etype, json.dumps(data), None if lottery is None else u64_to_sql(int(lottery))))
                 events.append({"guid": {"creation_number": "0", "account_address": account},
                                "sequence_number": str(seq), "type": etype, "data": data})
             self.store.conn.execute(

@@ -45,7 +45,7 @@ class Txn:
     lottery_multi: str
     lottery: str
     sender: str | None = None
-    events: list[tuple[str, str, str, dict[str, Any]]] = field(default_factory=list)  # (account, module, name, fields)
+    events: list[tuple[str, str, type, dict[str, Any]]] = field(default_factory=list)  # (account, module, layout, fields)
 
     @property
     def db(self):
@@ -59,8 +59,7 @@ class Txn:
 
     def emit(self, account: str, module: str, event: type, **fields: Any) -> None:
         """Emit an event of a declared layout (``dualwrite.layouts``), its fields checked as a model's would be."""
-        self.events.append((account, module, event.__name__,
-                            layout_of(event).values(fields, event.__name__, python_only=True)))
+        self.events.append((account, module, event, layout_of(event).values(fields, event.__name__, python_only=True)))
 
 
 def sha3(data: bytes) -> bytes:
@@ -410,9 +409,9 @@ def is_legacy_summary(t: Txn, lottery_id: int) -> bool:
     return bool(row and row[1])
 
 
-def event_json(account: str, module: str, name: str, fields: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """The event's fully qualified type and Move JSON data."""
-    return f"{account}::{module}::{name}", layout_of(getattr(L, name)).to_json(fields)
+def event_json(account: str, module: str, event: type, fields: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The event's fully qualified type (its handle too) and Move JSON data."""
+    return f"{account}::{module}::{event.__name__}", layout_of(event).to_json(fields)
 
 
 def dumps(obj: Any) -> str:
