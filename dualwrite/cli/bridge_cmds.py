@@ -153,13 +153,21 @@ def mirror_cmd(lottery_id, cfg, as_json):
 
 
 def _status_json(lottery_id: int | None, s: dict, backend) -> dict:
-    """A ``DualWriteStatus``'s fields (``bridge.status_fields``: no model, so no pydantic at start-up)."""
+    """A ``DualWriteStatus``'s fields in layout order, bytes as 0x hex (``bridge.status_fields``: no model,
+    so no pydantic at start-up)."""
     out = {"lottery_id": lottery_id} if lottery_id is not None else {}
-    out.update({"enabled": s["enabled"], "abort_on_mismatch": s["abort_on_mismatch"],
-                "abort_on_missing": s["abort_on_missing"],
-                "expected_hash": None if s["expected_hash"] is None else "0x" + s["expected_hash"].hex(),
-                "backend": backend.describe()})
+    out.update({k: "0x" + v.hex() if isinstance(v, bytes) else v for k, v in s.items()})
+    out["backend"] = backend.describe()
     return out
+
+
+def _show_fields(b, d: dict, as_json: bool, header: str) -> None:
+    """A status-like dict: as JSON, or the backend line and a table of the rest."""
+    if as_json:
+        emit_json(d)
+        return
+    say_backend(b, as_json)
+    click.echo(table([header, "value"], [(k, "none" if v is None else v) for k, v in d.items() if k != "backend"]))
 
 
 @click.command("status")
@@ -169,13 +177,7 @@ def _status_json(lottery_id: int | None, s: dict, backend) -> dict:
 def status_cmd(lottery_id, cfg, as_json):
     """legacy_bridge::dual_write_status for LOTTERY_ID."""
     with opened(cfg) as b:
-        s = bridge.status_fields(b, lottery_id)
-        if as_json:
-            emit_json(_status_json(lottery_id, s, b))
-            return
-        say_backend(b, as_json)
-        d = _status_json(lottery_id, s, b)
-        click.echo(table(["field", "value"], [(k, "none" if v is None else v) for k, v in d.items() if k != "backend"]))
+        _show_fields(b, _status_json(lottery_id, bridge.status_fields(b, lottery_id), b), as_json, "field")
 
 
 @click.command("flags")
@@ -184,16 +186,10 @@ def status_cmd(lottery_id, cfg, as_json):
 def flags_cmd(cfg, as_json):
     """legacy_bridge::dual_write_flags (plus whether the mirror is on)."""
     with opened(cfg) as b:
-        s = bridge.flags_fields(b)
-        mirror_on = bridge.is_mirror_enabled(b)
-        d = _status_json(None, s, b)
+        d = _status_json(None, bridge.flags_fields(b), b)
         d.pop("expected_hash")
-        d["mirror_enabled"] = mirror_on
-        if as_json:
-            emit_json(d)
-            return
-        say_backend(b, as_json)
-        click.echo(table(["flag", "value"], [(k, v) for k, v in d.items() if k != "backend"]))
+        d["mirror_enabled"] = bridge.is_mirror_enabled(b)
+        _show_fields(b, d, as_json, "flag")
 
 
 @click.command("pending")
