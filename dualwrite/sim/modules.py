@@ -192,20 +192,21 @@ def disable_legacy_mirror(t: Txn) -> None:
 _NO_CONTROL = {"enabled": False, "abort_on_mismatch": False, "abort_on_missing": False}
 
 
-def dual_write_status(t: Txn, lottery_id: int) -> dict[str, Any]:
-    """A ``DualWriteStatus`` (its field values)."""
-    ctl = _control(t)
-    if ctl is None:
-        return {**_NO_CONTROL, "expected_hash": None}
+def _status(ctl: dict[str, Any] | None, expected_hash: bytes | None) -> dict[str, Any]:
+    """A ``DualWriteStatus`` (its field values): the flags, all false without a control."""
+    ctl = ctl or _NO_CONTROL
     return {"enabled": ctl["enabled"], "abort_on_mismatch": ctl["abort_on_mismatch"],
-            "abort_on_missing": ctl["abort_on_missing"], "expected_hash": _expected(t, lottery_id)}
+            "abort_on_missing": ctl["abort_on_missing"], "expected_hash": expected_hash}
+
+
+def dual_write_status(t: Txn, lottery_id: int) -> dict[str, Any]:
+    ctl = _control(t)
+    return _status(ctl, None if ctl is None else _expected(t, lottery_id))
 
 
 def dual_write_flags(t: Txn) -> dict[str, Any]:
-    """A ``DualWriteStatus`` without a lottery: the flags, no expected hash."""
-    ctl = _control(t) or _NO_CONTROL
-    return {"enabled": ctl["enabled"], "abort_on_mismatch": ctl["abort_on_mismatch"],
-            "abort_on_missing": ctl["abort_on_missing"], "expected_hash": None}
+    """The flags, no expected hash."""
+    return _status(_control(t), None)
 
 
 def pending_expected_hashes(t: Txn) -> list[int]:
