@@ -3,6 +3,7 @@
 # and PACKAGE is installed when COMMAND is not on PATH. Services a package would start are not
 # started (policy-rc.d): the tests start the servers they use and stop them.
 set -euo pipefail
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"  # dockerd and friends live in sbin
 missing=()
 for spec in "$@"; do
   cmd=${spec%%:*} pkg=${spec#*:}

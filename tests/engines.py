@@ -1,12 +1,21 @@
 """Pytest fixtures for tests that need a real container engine.
 
 Podman is driven with the project's own ``.ci/containers.conf`` (runc, no
-default ulimits, cgroupfs, file events logger), and the Docker Engine API is
-served by ``podman system service`` on a private unix socket, so the docker
-SDK talks to a real engine that shares podman's image storage.
+default ulimits, cgroupfs, file events logger). The Docker Engine API comes
+from two real engines, and every docker-backend test runs against both
+(``docker_engine`` is parametrized):
 
-Fixtures skip when podman is missing, unless ``DUALWRITE_REQUIRE_ENGINES=1``
-(set by CI), where a missing engine fails the test instead.
+- ``dockerd``: a real Docker Engine (Debian's docker.io), started for the
+  session on a socket in a temporary folder (its own data and exec roots,
+  its own managed containerd), stopped by its pid at the end, with what it
+  leaves mounted unmounted;
+- ``podman-api``: ``podman system service`` on a private unix socket, sharing
+  podman's image storage.
+
+The simulator image is built once per session per engine.
+
+Fixtures skip when an engine is missing, unless ``DUALWRITE_REQUIRE_ENGINES=1``
+(set by CI), where a missing or failing engine fails the test instead.
 
 ``tests/conftest.py`` star-imports this module, so the fixtures are available
 to every test.
@@ -30,9 +39,15 @@ import pytest
 
 __all__ = [
     "CONTAINERS_CONF",
+    "DOCKER_ENGINES",
+    "DockerEngine",
     "REPO_ROOT",
     "SupraContainer",
     "docker_api",
+    "docker_container",
+    "docker_engine",
+    "dockerd",
+    "dockerd_image",
     "engine_unavailable",
     "engines_required",
     "podman",
@@ -133,16 +148,33 @@ def podman_env() -> Iterator[dict[str, str]]:
             os.environ["CONTAINERS_CONF"] = old
 
 
+def test_image_tag() -> str:
+    """The tag the tests build the image as: named by the content of the recipe and the package, so runs
+    of other trees on this machine (which share podman's storage) never swap the image under a test."""
+    import hashlib
+
+    h = hashlib.sha256()
+    files = [REPO_ROOT / "Containerfile", REPO_ROOT / "pyproject.toml",
+             *sorted((REPO_ROOT / "dualwrite").rglob("*.py"))]
+    for f in files:
+        h.update(str(f.relative_to(REPO_ROOT)).encode() + b"\0" + f.read_bytes() + b"\0")
+    return f"localhost/dualwrite-supra:test-{h.hexdigest()[:12]}"
+
+
+test_image_tag.__test__ = False  # type: ignore[attr-defined]  (not a test, whatever its name)
+
+
 @pytest.fixture(scope="session")
 def podman_image(podman_env: dict[str, str]) -> str:
     """Build the simulator image once per session; returns its tag."""
-    from dualwrite.sim.image import DEFAULT_TAG, ImageBuildError, build_image
+    from dualwrite.sim.image import ImageBuildError, build_image
 
+    tag = test_image_tag()
     try:
-        build_image("podman", DEFAULT_TAG)
+        build_image("podman", tag)
     except ImageBuildError as exc:
         pytest.fail(f"building the simulator image failed: {exc}", pytrace=False)
-    return DEFAULT_TAG
+    return tag
 
 
 @dataclass
@@ -212,7 +244,7 @@ def supra_container(
             "/supra/idle",
         )
         started.append(name)
-        return SupraContainer(
+        c = SupraContainer(
             name=name,
             image=image,
             configs=Path(configs),
@@ -220,6 +252,9 @@ def supra_container(
             env=podman_env,
             id=proc.stdout.strip(),
         )
+        # a container is a node: /supra/idle makes its chain in the configs volume when it starts
+        wait_for(c.state_db.exists, 30, what=f"{name} to create its chain in {configs}")
+        return c
 
     yield start
     for name in reversed(started):
@@ -296,3 +331,205 @@ def docker_api(podman_env: dict[str, str]) -> Iterator[dict[str, Any]]:
 def unique_name(prefix: str = "dw-test") -> str:
     """A container name no other test run uses."""
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+# --------------------------------------------------------------------------
+# A real Docker Engine (dockerd), and the Docker API of both engines
+
+DOCKERD_FLAGS = ("--iptables=false", "--ip6tables=false", "--bridge=none", "--storage-driver=overlay2",
+                 "--exec-opt", "native.cgroupdriver=cgroupfs")
+
+
+def _mounts_under(root: Path) -> list[str]:
+    """Mount points below *root* (deepest first), from /proc/self/mounts."""
+    prefix = str(root).rstrip("/") + "/"
+    points = []
+    with open("/proc/self/mounts", encoding="utf-8") as fh:
+        for line in fh:
+            mp = line.split()[1].replace("\\040", " ")
+            if mp.startswith(prefix):
+                points.append(mp)
+    return sorted(set(points), key=lambda p: p.count("/"), reverse=True)
+
+
+def _stop_process(proc: subprocess.Popen, timeout: float = 20) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def dockerd() -> Iterator[dict[str, Any]]:
+    """A real Docker Engine for the session: ``dockerd`` on a socket in a temporary folder; yields
+    ``{"DOCKER_HOST", "base_url", "client", "env", "pid", "version"}``. Stopped by its pid at the end."""
+    try:
+        import docker
+    except ImportError:
+        engine_unavailable("the docker SDK is not installed (`pip install docker`)")
+    exe = shutil.which("dockerd") or ("/usr/sbin/dockerd" if os.access("/usr/sbin/dockerd", os.X_OK) else None)
+    if exe is None:
+        engine_unavailable("dockerd is not installed (scripts/test.sh installs docker.io as root)")
+    if os.geteuid() != 0:
+        engine_unavailable("dockerd needs root here (no rootless Docker set up)")
+    root = Path(tempfile.mkdtemp(prefix="dw-dockerd-"))  # short: unix socket paths are limited to 107 bytes
+    sock = root / "docker.sock"
+    base_url = f"unix://{sock}"
+    log_path = root / "dockerd.log"
+    log = open(log_path, "wb")
+    # dockerd finds containerd, runc and docker-init on PATH (Debian puts them in /usr/bin and /usr/sbin)
+    env = dict(os.environ, PATH=os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/usr/bin", "/sbin"]))
+    env.pop("DOCKER_HOST", None)
+    proc = subprocess.Popen(
+        [exe, *DOCKERD_FLAGS, "--host", base_url, "--data-root", str(root / "data"),
+         "--exec-root", str(root / "exec"), "--pidfile", str(root / "dockerd.pid")],
+        env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    client = None
+
+    def ready() -> Any:
+        if proc.poll() is not None:
+            raise RuntimeError(f"dockerd exited {proc.returncode}: "
+                               f"{log_path.read_text(errors='replace')[-2000:]}")
+        if not sock.exists():
+            return None
+        c = docker.DockerClient(base_url=base_url, timeout=120)
+        try:
+            c.ping()
+        except Exception:
+            c.close()
+            return None
+        return c
+
+    try:
+        try:
+            client = wait_for(ready, 60, what=f"dockerd on {sock}")
+        except (TimeoutError, RuntimeError) as exc:
+            engine_unavailable(f"dockerd did not come up: {exc}")
+        version = client.version().get("Version", "?")
+        yield {"DOCKER_HOST": base_url, "base_url": base_url, "client": client, "pid": proc.pid,
+               "env": dict(os.environ, DOCKER_HOST=base_url), "version": version}
+    finally:
+        if client is not None:
+            with contextlib.suppress(Exception):
+                for c in client.containers.list(all=True):
+                    c.remove(force=True)
+            with contextlib.suppress(Exception):
+                client.close()
+        _stop_process(proc)
+        log.close()
+        for mp in _mounts_under(root):  # what dockerd and its containerd leave mounted
+            subprocess.run(["umount", "-l", mp], check=False, capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def dockerd_image(dockerd: dict[str, Any]) -> str:
+    """The simulator image, built in the real Docker Engine once per session (the Containerfile)."""
+    from dualwrite.sim.image import ImageBuildError, build_image
+
+    tag = test_image_tag()
+    try:
+        build_image("docker", tag, docker_client=dockerd["client"])
+    except ImageBuildError as exc:
+        pytest.fail(f"building the simulator image in dockerd failed: {exc}", pytrace=False)
+    return tag
+
+
+@dataclass
+class DockerEngine:
+    """One engine's Docker API: the real Docker Engine (``docker``) or Podman's (``podman-api``)."""
+
+    name: str
+    DOCKER_HOST: str
+    client: Any
+    image: str
+    env: dict[str, str] = field(repr=False)
+
+    def containers_mounting(self, path: Path) -> list[str]:
+        """Names of the engine's containers (any state) that bind-mount *path*."""
+        names = []
+        for c in self.client.containers.list(all=True):
+            if any(m.get("Source") == str(path) for m in c.attrs.get("Mounts", [])):
+                names.append(c.name)
+        return names
+
+
+#: the engines every docker-backend test runs on
+DOCKER_ENGINES = ("docker", "podman-api")
+
+
+@pytest.fixture(params=DOCKER_ENGINES)
+def docker_engine(request: pytest.FixtureRequest) -> DockerEngine:
+    """The Docker API of a real Docker Engine, then of Podman (each test runs on both)."""
+    if request.param == "docker":
+        api = request.getfixturevalue("dockerd")
+        image = request.getfixturevalue("dockerd_image")
+    else:
+        api = request.getfixturevalue("docker_api")
+        image = request.getfixturevalue("podman_image")
+    return DockerEngine(name=request.param, DOCKER_HOST=api["DOCKER_HOST"], client=api["client"], image=image,
+                        env=api["env"])
+
+
+@dataclass
+class DockerContainer:
+    """A long-running simulator container (``/supra/idle``) started through the Docker API."""
+
+    name: str
+    engine: DockerEngine
+    configs: Path
+    move_workspace: Path
+
+    @property
+    def state_db(self) -> Path:
+        return self.configs / "dualwrite-sim.sqlite"
+
+    def supra(self, *args: str) -> tuple[int, str]:
+        code, out = self.engine.client.containers.get(self.name).exec_run(["/supra/supra", *args])
+        return code, out.decode("utf-8", "replace")
+
+    def stop(self) -> None:
+        self.engine.client.containers.get(self.name).stop(timeout=0)
+
+
+@pytest.fixture
+def docker_container(docker_engine: DockerEngine, tmp_path_factory: pytest.TempPathFactory
+                     ) -> Iterator[Callable[..., DockerContainer]]:
+    """Factory: ``docker_container(name, *, configs=None, labels=None, binds=None, image=None, command=...,
+    environment=None)`` starts a
+    container of the engine's image running ``/supra/idle`` with /supra/configs and /supra/move_workspace
+    bind-mounted; every container started is removed afterwards."""
+    from docker.errors import NotFound
+
+    client = docker_engine.client
+    started: list[str] = []
+
+    def start(name: str | None = None, *, configs: Path | None = None, labels: dict[str, str] | None = None,
+              binds: dict[str, str] | None = None, image: str | None = None,
+              command: Sequence[str] = ("/supra/idle",), environment: dict[str, str] | None = None
+              ) -> DockerContainer:
+        name = name or unique_name("dw-docker")
+        configs = configs or tmp_path_factory.mktemp("configs")
+        ws = tmp_path_factory.mktemp("move_workspace")
+        with contextlib.suppress(NotFound):
+            client.containers.get(name).remove(force=True)
+        volumes = {str(configs): {"bind": SUPRA_HOME, "mode": "rw"}, str(ws): {"bind": MOVE_WORKSPACE, "mode": "rw"}}
+        for host, inside in (binds or {}).items():
+            volumes[host] = {"bind": inside, "mode": "ro"}
+        client.containers.run(image or docker_engine.image, list(command), name=name, detach=True,
+                              environment={"SUPRA_HOME": SUPRA_HOME, **(environment or {})}, volumes=volumes,
+                              labels=labels or {}, network_mode="none")
+        started.append(name)
+        wait_for(lambda: client.containers.get(name).status == "running", 30, what=f"{name} to run")
+        c = DockerContainer(name=name, engine=docker_engine, configs=Path(configs), move_workspace=ws)
+        if tuple(command) == ("/supra/idle",):  # a node: its chain is made when it starts
+            wait_for(c.state_db.exists, 30, what=f"{name} to create its chain in {configs}")
+        return c
+
+    yield start
+    for name in reversed(started):
+        with contextlib.suppress(Exception):
+            client.containers.get(name).remove(force=True)

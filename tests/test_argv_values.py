@@ -174,9 +174,15 @@ def test_podman_exec_real_engine(recording_container):
 
 
 @pytest.mark.engine
-def test_docker_exec_real_engine(docker_api, recording_container):
-    _check_in_container(recording_container, ["--backend", "docker", "--container", recording_container.name],
-                        env={"DOCKER_HOST": docker_api["DOCKER_HOST"]})
+def test_docker_exec_real_engine(docker_engine, docker_container, tmp_path):
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    fake = recording_supra_in_image(tmp_path / "fake" / "supra", "/supra/configs/argv.log")
+    c = docker_container(unique_name("dw-dargv"), configs=configs, binds={str(fake): "/supra/supra"})
+    assert dw("sim", "init", "--dual-write", "--state", c.state_db).exit_code == 0
+    (configs / "cli.toml").write_text("")
+    _check_in_container(c, ["--backend", "docker", "--container", c.name],
+                        env={"DOCKER_HOST": docker_engine.DOCKER_HOST})
 
 
 @pytest.mark.engine
@@ -200,14 +206,15 @@ def test_podman_one_shot_real_engine(podman_env, podman_image, tmp_path):
 
 
 @pytest.mark.engine
-def test_docker_one_shot_real_engine_refuses_before_running(docker_api, podman_image, tmp_path):
+def test_docker_one_shot_real_engine_refuses_before_running(docker_engine, tmp_path):
     configs = tmp_path / "configs"
     assert dw("sim", "init", "--state", configs / "dualwrite-sim.sqlite").exit_code == 0
-    env = {"DOCKER_HOST": docker_api["DOCKER_HOST"]}
+    env = {"DOCKER_HOST": docker_engine.DOCKER_HOST}
+    image = docker_engine.image
     base = ["--backend", "docker", "--configs-dir", configs, "--workspace-dir", tmp_path / "ws"]
-    r = dw("status", "5", *base, "--image", podman_image, "--config", "/supra/configs/missing.toml", env=env)
+    r = dw("status", "5", *base, "--image", image, "--config", "/supra/configs/missing.toml", env=env)
     assert r.exit_code == 3 and "missing.toml" in r.stderr, r.output  # the value reached the CLI in the container
     for opt, value in (("--image", "-x"), ("--profile", HOSTILE), ("--config", HOSTILE)):
-        r = dw("status", "5", *base, "--image", podman_image, opt, value, env=env) if opt != "--image" else \
+        r = dw("status", "5", *base, "--image", image, opt, value, env=env) if opt != "--image" else \
             dw("status", "5", *base, opt, value, env=env)
         assert r.exit_code == 2 and f"{opt} '{value}': starts with '-'" in r.stderr, r.output

@@ -7,8 +7,9 @@ expectation consumed; mirror; disable-mirror; clear; flags; init again -> abort)
 - ``sim`` (in-process simulator),
 - ``local`` (dualwrite-supra installed as ``supra`` on PATH, a real ``dualwrite`` subprocess),
 - ``podman`` exec into a running container and one-shot ``podman run --rm``,
-- ``docker`` through the docker SDK against the Docker API ``podman system service`` serves,
-  exec and one-shot, plus the compose-service label lookup.
+- ``docker`` through the docker SDK, exec and one-shot, plus the compose-service label lookup,
+  each against a real Docker Engine (dockerd) and against the Docker API ``podman system service``
+  serves (the ``docker_engine`` fixture).
 
 The containers keep their state in a host directory bind-mounted at /supra/configs; the
 host finalises lotteries and reads the same SQLite file, so every check is also a check
@@ -121,9 +122,11 @@ def run_flow(dw: Dw, backend: list[str], state: Path, describe: str) -> None:
     def b(*args: str) -> Out:
         return dw.ok(*args, *backend)
 
-    # the chain exists (history and history_bridge initialised), the bridge does not yet
+    # the chain exists (history and history_bridge initialised), the bridge does not yet; a container
+    # started on the configs folder made it already (a container is a node), else sim init makes it here
+    made = state.exists()
     steps = dw.ok("sim", "init", "--state", state, "--json").json()["steps"]
-    assert [s["result"] for s in steps] == ["ok", "ok"]
+    assert [s["result"] for s in steps] == (["already initialised", "ok"] if made else ["ok", "ok"])
 
     txn = b("init", "false", "false", "--json").json()
     assert txn["status"] == "Success" and txn["transaction_hash"].startswith("0x")
@@ -303,37 +306,65 @@ def test_podman_one_shot_env_knobs(podman_env: dict[str, str], podman_image: str
 
 
 # --------------------------------------------------------------------------
-# Docker SDK against podman's Docker API
+# Docker SDK, against a real Docker Engine and against Podman's Docker API
 
 
 @pytest.mark.engine
-def test_flow_docker_exec(docker_api, supra_container) -> None:
-    c = supra_container(unique_name("dw-flow-dexec"))
-    dw = Dw(env={"DOCKER_HOST": docker_api["DOCKER_HOST"]})
+def test_flow_docker_exec(docker_engine, docker_container) -> None:
+    c = docker_container(unique_name("dw-flow-dexec"))
+    dw = Dw(env={"DOCKER_HOST": docker_engine.DOCKER_HOST})
     run_flow(dw, ["--backend", "docker", "--container", c.name], c.state_db, f"docker (docker exec {c.name})")
+    code, out = c.supra("move", "tool", "view", "--function-id", "lottery_multi::legacy_bridge::dual_write_flags")
+    assert code == 0 and json.loads(out)["result"][0]["enabled"] is True
 
 
 @pytest.mark.engine
-def test_flow_docker_one_shot(docker_api, podman_env: dict[str, str], podman_image: str, tmp_path: Path) -> None:
+def test_flow_docker_one_shot(docker_engine, tmp_path: Path) -> None:
     configs, ws = tmp_path / "configs", tmp_path / "move_workspace"
-    dw = Dw(env={"DOCKER_HOST": docker_api["DOCKER_HOST"]})
-    backend = ["--backend", "docker", "--image", podman_image, "--configs-dir", str(configs),
+    dw = Dw(env={"DOCKER_HOST": docker_engine.DOCKER_HOST})
+    backend = ["--backend", "docker", "--image", docker_engine.image, "--configs-dir", str(configs),
                "--workspace-dir", str(ws)]
-    run_flow(dw, backend, configs / "dualwrite-sim.sqlite", f"docker (docker run --rm {podman_image}")
-    assert containers_mounting(podman_env, configs) == [], "one-shot containers must be removed"
+    run_flow(dw, backend, configs / "dualwrite-sim.sqlite", f"docker (docker run --rm {docker_engine.image}")
+    assert docker_engine.containers_mounting(configs) == [], "one-shot containers must be removed"
 
 
 @pytest.mark.engine
-def test_docker_compose_service_label(docker_api, supra_container, podman_env: dict[str, str]) -> None:
+def test_docker_compose_service_label(docker_engine, docker_container) -> None:
     """``--backend docker-compose`` with no --container finds the compose service ``supra_cli`` by label."""
-    if podman(podman_env, "container", "exists", "supra_cli", check=False).returncode == 0:
+    from docker.errors import NotFound
+
+    try:
+        docker_engine.client.containers.get("supra_cli")
         pytest.skip("a container named supra_cli exists (another run's): the label lookup would not be reached")
-    c = supra_container(unique_name("dw-compose"), extra_args=["--label", "com.docker.compose.service=supra_cli"])
-    dw = Dw(env={"DOCKER_HOST": docker_api["DOCKER_HOST"]})
+    except NotFound:
+        pass
+    c = docker_container(unique_name("dw-compose"), labels={"com.docker.compose.service": "supra_cli"})
+    dw = Dw(env={"DOCKER_HOST": docker_engine.DOCKER_HOST})
     sim_init_only(dw, c.state_db)
     dw.ok("init", "true", "false", "--backend", "docker-compose")
     d = dw.ok("flags", "--backend", "docker-compose", "--json").json()
     assert d["backend"] == f"docker (docker exec {c.name})" and d["enabled"] is True
+
+
+@pytest.mark.engine
+def test_docker_engine_refusals_are_one_line_exit_3(docker_engine, docker_container, tmp_path: Path) -> None:
+    """An engine that refuses a step (start: the image has no /supra/supra; exec: the same in a running
+    container) is one line naming the engine and the step, exit 3 -- never an internal error."""
+    from dualwrite.sim.image import base_tag
+
+    dw = Dw(env={"DOCKER_HOST": docker_engine.DOCKER_HOST})
+    base = base_tag()  # the image's base: a Debian with python3, and no /supra/supra
+    err = dw.fails(3, "flags", "--backend", "docker", "--image", base, "--configs-dir", tmp_path / "c",
+                   "--workspace-dir", tmp_path / "w").stderr
+    assert len(err.strip().splitlines()) == 1, err
+    assert f"docker backend (run {base}): the Docker engine at {docker_engine.DOCKER_HOST}" in err
+    assert "refused start:" in err and "/supra/supra" in err, err
+    assert docker_engine.containers_mounting(tmp_path / "c") == []
+
+    c = docker_container(unique_name("dw-noexec"), image=base, command=["sleep", "infinity"])
+    err = dw.fails(3, "flags", "--backend", "docker", "--container", c.name, "--retries", "0").stderr
+    assert len(err.strip().splitlines()) == 1, err
+    assert f"docker backend (exec {c.name}): the Docker engine at {docker_engine.DOCKER_HOST} refused exec" in err
 
 
 # --------------------------------------------------------------------------
@@ -440,28 +471,39 @@ def test_podman_container_missing_stopped_and_image_missing(podman_env, podman_i
     assert f"exec {c.name}" in err and "running" in err
 
 
-@pytest.mark.engine
-def test_podman_and_docker_exec_timeout(docker_api, supra_container, tmp_path: Path) -> None:
-    """A real slow supra inside the container (bind-mounted over /supra/supra)."""
+def slow_supra_file(tmp_path: Path) -> Path:
     slow = tmp_path / "slow-supra"
     slow.write_text(SLOW_SUPRA.format(python=IMAGE_PYTHON).replace("time.sleep(60)", "time.sleep(30)"))
     slow.chmod(0o755)
+    return slow
+
+
+@pytest.mark.engine
+def test_podman_exec_timeout(supra_container, tmp_path: Path) -> None:
+    """A real slow supra inside the container (bind-mounted over /supra/supra)."""
+    slow = slow_supra_file(tmp_path)
     c = supra_container(unique_name("dw-slow"), extra_args=["-v", f"{slow}:/supra/supra:ro"])
     t0 = time.monotonic()
     err = Dw().fails(3, "flags", "--backend", "podman", "--container", c.name, "--timeout", "1",
                      "--retries", "0").stderr
     assert "podman backend: no answer within 1s" in err and time.monotonic() - t0 < 15
+
+
+@pytest.mark.engine
+def test_docker_exec_timeout(docker_engine, docker_container, tmp_path: Path) -> None:
+    slow = slow_supra_file(tmp_path)
+    c = docker_container(unique_name("dw-dslow"), binds={str(slow): "/supra/supra"})
     t0 = time.monotonic()
-    err = Dw(env={"DOCKER_HOST": docker_api["DOCKER_HOST"]}).fails(
+    err = Dw(env={"DOCKER_HOST": docker_engine.DOCKER_HOST}).fails(
         3, "flags", "--backend", "docker", "--container", c.name, "--timeout", "0.5", "--retries", "0").stderr
     # (a sub-second --timeout once became an HTTP timeout of 0 and read "no Docker engine")
     assert f"docker backend (exec {c.name}): no answer within 0.5s" in err and time.monotonic() - t0 < 15
 
 
 @pytest.mark.engine
-def test_docker_container_missing_stopped_and_image_missing(docker_api, podman_env, supra_container,
+def test_docker_container_missing_stopped_and_image_missing(docker_engine, docker_container,
                                                             tmp_path: Path) -> None:
-    dw = Dw(env={"DOCKER_HOST": docker_api["DOCKER_HOST"]})
+    dw = Dw(env={"DOCKER_HOST": docker_engine.DOCKER_HOST})
     name = unique_name("dw-absent")
     err = dw.fails(3, "flags", "--backend", "docker", "--container", name).stderr
     assert f"no container {name!r}" in err
@@ -469,9 +511,9 @@ def test_docker_container_missing_stopped_and_image_missing(docker_api, podman_e
                    "--configs-dir", tmp_path / "c", "--workspace-dir", tmp_path / "w").stderr
     assert "image 'localhost/dualwrite-no-such-image:0' not found" in err
 
-    c = supra_container(unique_name("dw-dstopped"))
-    podman(podman_env, "stop", "-t", "0", c.name)
-    wait_for(lambda: docker_api["client"].containers.get(c.name).status != "running", 30,
+    c = docker_container(unique_name("dw-dstopped"))
+    c.stop()
+    wait_for(lambda: docker_engine.client.containers.get(c.name).status != "running", 30,
              what=f"{c.name} to stop")
     err = dw.fails(3, "pending", "--backend", "docker", "--container", c.name, "--retries", "0").stderr
     assert f"container {c.name} is exited" in err

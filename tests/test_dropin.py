@@ -1,9 +1,10 @@
 """``scripts/dual_write_control.sh``, the drop-in for the operators' old script, run as a new
 user would: ``bash scripts/dual_write_control.sh ...`` in a real subprocess, with the
 runbook's command lines, on ``sim`` (DUALWRITE_BACKEND=sim), ``local`` (dualwrite-supra
-installed as ``supra`` on PATH, found by the old auto-detection) and ``podman``
-(``--backend podman --podman-image IMAGE``: one-shot containers with ./configs and
-./move_workspace of the working directory mounted, as the old script ran them).
+installed as ``supra`` on PATH, found by the old auto-detection), ``podman`` and ``docker`` (a real
+Docker Engine and Podman's Docker API), each in exec mode and in one-shot mode
+(``--podman-image IMAGE``: ./configs and ./move_workspace of the working directory mounted, as the
+old script ran them), the container runs starting from an empty configs volume.
 
 The old script failed all of these ("local: can only be used in a function"; arguments
 lost): each command here is checked by its effect on the chain, not only its exit code.
@@ -61,9 +62,12 @@ def dualwrite(env: dict[str, str], *args: str, cwd: Path | None = None) -> subpr
     return p
 
 
-def all_ten_commands(sh: Script, state: Path, env: dict[str, str], describe: str) -> None:
-    """The runbook's commands, each checked by its effect; *state* is the chain's file on this host."""
-    dualwrite(env, "sim", "init", "--state", state)  # the chain exists: history, history_bridge
+def all_ten_commands(sh: Script, state: Path, env: dict[str, str], describe: str, *, host_init: bool = True) -> None:
+    """The runbook's commands, each checked by its effect; *state* is the chain's file on this host.
+    With ``host_init=False`` the chain is the container's own (an empty configs volume: the image makes
+    it, deployed, on its first call), and step 1 is the first thing that touches it."""
+    if host_init:
+        dualwrite(env, "sim", "init", "--state", state)  # the chain exists: history, history_bridge
 
     p = sh.ok("init", "true", "false")
     assert f"backend: {describe}" in p.stdout and "init_dual_write" in p.stdout and "Success" in p.stdout
@@ -225,14 +229,51 @@ def test_local_supra_missing_and_dualwrite_fallback(tmp_path: Path, supra_path) 
 
 @pytest.mark.engine
 def test_podman_one_shot_in_cwd(podman_env: dict[str, str], podman_image: str, tmp_path: Path) -> None:
-    """``--backend podman --podman-image IMAGE``: ./configs and ./move_workspace of the cwd, as the old script."""
+    """``--backend podman --podman-image IMAGE``: ./configs and ./move_workspace of the cwd, as the old script;
+    an empty ./configs: the runbook works from step 1 (the image makes the chain on its first call)."""
     (tmp_path / "configs").mkdir()
     (tmp_path / "move_workspace").mkdir()
     env = clean_env(CONTAINERS_CONF=podman_env["CONTAINERS_CONF"], PODMAN_VOLUME_SUFFIX=":Z")
     sh = Script(tmp_path, env, pre=["--backend", "podman", "--podman-image", podman_image])
     state = tmp_path / "configs" / "dualwrite-sim.sqlite"
-    all_ten_commands(sh, state, env, f"podman (podman run --rm {podman_image} (configs {tmp_path / 'configs'}))")
+    all_ten_commands(sh, state, env, f"podman (podman run --rm {podman_image} (configs {tmp_path / 'configs'}))",
+                     host_init=False)
     assert sorted(p.name for p in (tmp_path / "configs").iterdir() if p.suffix == ".sqlite") == ["dualwrite-sim.sqlite"]
+
+
+@pytest.mark.engine
+def test_podman_exec_from_an_empty_configs_volume(podman_env: dict[str, str], supra_container,
+                                                  tmp_path: Path) -> None:
+    """The container started on an empty configs folder is a node: the runbook works from step 1 by exec."""
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    c = supra_container(unique_name("dw-dropin-x"), configs=configs)
+    env = clean_env(CONTAINERS_CONF=podman_env["CONTAINERS_CONF"], DUALWRITE_CONTAINER=c.name)
+    all_ten_commands(Script(tmp_path, env, pre=["--backend", "podman"]), c.state_db, env,
+                     f"podman (podman exec {c.name})", host_init=False)
+
+
+@pytest.mark.engine
+def test_docker_one_shot_in_cwd(docker_engine, tmp_path: Path) -> None:
+    """``--backend docker --podman-image IMAGE`` on a real Docker Engine and on Podman's Docker API, from an
+    empty ./configs."""
+    (tmp_path / "configs").mkdir()
+    env = clean_env(DOCKER_HOST=docker_engine.DOCKER_HOST)
+    sh = Script(tmp_path, env, pre=["--backend", "docker", "--podman-image", docker_engine.image])
+    all_ten_commands(sh, tmp_path / "configs" / "dualwrite-sim.sqlite", env,
+                     f"docker (docker run --rm {docker_engine.image} (configs {tmp_path / 'configs'}))",
+                     host_init=False)
+    assert docker_engine.containers_mounting(tmp_path / "configs") == []
+
+
+@pytest.mark.engine
+def test_docker_exec_from_an_empty_configs_volume(docker_engine, docker_container, tmp_path: Path) -> None:
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    c = docker_container(unique_name("dw-dropin-d"), configs=configs)
+    env = clean_env(DOCKER_HOST=docker_engine.DOCKER_HOST, DUALWRITE_CONTAINER=c.name)
+    all_ten_commands(Script(tmp_path, env, pre=["--backend", "docker"]), c.state_db, env,
+                     f"docker (docker exec {c.name})", host_init=False)
 
 
 @pytest.mark.engine
@@ -242,7 +283,6 @@ def test_podman_exec_and_extra_args(podman_env: dict[str, str], podman_image: st
     supra_cli may belong to someone else on this machine); PODMAN_EXTRA_ARGS reaches podman run."""
     c = supra_container(unique_name("dw-dropin"))
     env = clean_env(CONTAINERS_CONF=podman_env["CONTAINERS_CONF"], DUALWRITE_CONTAINER=c.name)
-    dualwrite(env, "sim", "init", "--state", c.state_db)
     sh = Script(tmp_path, env, pre=["--backend", "podman"])
     assert f"backend: podman (podman exec {c.name})" in sh.ok("init", "1", "0").stdout
     sh.ok("set", "4", "0x" + H2[2:].upper())

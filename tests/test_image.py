@@ -1,21 +1,22 @@
-"""The simulator image: built from this machine's Python with no registry,
-run for real on Podman and through the Docker Engine API that
-``podman system service`` serves (no mocks)."""
+"""The simulator image: built from the top-level Containerfile on a Debian base made with mmdebstrap and a
+wheelhouse (no registry, no network in the build), run for real on Podman, on a real Docker Engine and on
+the Docker API that ``podman system service`` serves (no mocks)."""
 
 from __future__ import annotations
 
-import importlib.util
+import json
 import sqlite3
-import stat
-import tarfile
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from dualwrite.sim import image
-from dualwrite.sim.image import IMAGE_PYTHON, ImageBuildError, build_image, build_rootfs
-from tests.engines import podman, unique_name
+from dualwrite.sim.container import layout
+from dualwrite.sim.image import IMAGE_PYTHON, ImageBuildError, build_image, prepare_context
+from tests.engines import REPO_ROOT, podman, unique_name
 
 IMPORT_CHECK = (
     "import dualwrite, pydantic, click, blake3, sqlite3, hashlib, importlib.metadata as m; "
@@ -26,69 +27,70 @@ IMPORT_CHECK = (
 )
 
 
-def have_supra_cli() -> bool:
-    try:
-        return importlib.util.find_spec("dualwrite.sim.supra_cli") is not None
-    except ModuleNotFoundError:
-        return False
-
-
 # --------------------------------------------------------------------------
-# The root filesystem (no engine needed)
+# The recipe and its build context (no engine needed)
 
 
-@pytest.fixture(scope="module")
-def rootfs(tmp_path_factory: pytest.TempPathFactory) -> tarfile.TarFile:
-    tar = build_rootfs(tmp_path_factory.mktemp("rootfs") / "rootfs.tar")
-    with tarfile.open(tar) as tf:
-        yield tf
+def test_one_containerfile_at_the_top_level() -> None:
+    top = REPO_ROOT / "Containerfile"
+    assert top.is_file() and not top.is_symlink()
+    assert image.containerfile().resolve() == top.resolve()  # the package's copy is a link to it
+    text = top.read_text()
+    assert "ARG BASE=docker.io/library/python:3.11-slim\nFROM ${BASE}\n" in text
+    assert 'CMD ["/supra/idle"]' in text and "WORKDIR /supra" in text and "SUPRA_HOME=/supra/configs" in text
+    assert "--no-index" in text and "dualwrite.sim.container layout /supra" in text
+    ignore = (REPO_ROOT / ".dockerignore").read_text().split()
+    assert ignore[ignore.index("*") :][:1] == ["*"] and "!dualwrite" in ignore and "!wheelhouse" in ignore
 
 
-def test_rootfs_layout(rootfs: tarfile.TarFile) -> None:
-    members = {m.name: m for m in rootfs.getmembers()}
-    py = IMAGE_PYTHON.lstrip("/")
-    assert members[py].isfile() and members[py].mode & stat.S_IXUSR
-    for script in ("supra/supra", "supra/idle", "usr/local/bin/dualwrite-supra", "usr/local/bin/dualwrite"):
-        m = members[script]
-        assert m.isfile() and m.mode & 0o111 == 0o111, script
-        first = rootfs.extractfile(m).readline().decode()
-        assert first.startswith(f"#!{IMAGE_PYTHON}"), (script, first)
-    assert b"dualwrite.sim.supra_cli" in rootfs.extractfile(members["supra/supra"]).read()
-    assert members["tmp"].isdir() and members["tmp"].mode == 0o1777
-    for d in ("supra/configs", "supra/move_workspace"):
-        assert members[d].isdir()
-    # the dynamic loader, reachable at the path ELF files name
-    assert members["lib64"].issym() or members["lib64"].isdir()
-    assert any(n.endswith("/ld-linux-x86-64.so.2") for n in members)
-    assert all(m.uid == 0 and m.gid == 0 for m in members.values())
-    assert "bin/sh" not in members and "usr/bin/sh" not in members
+def test_build_context_is_source_and_wheelhouse(tmp_path: Path) -> None:
+    ctx = prepare_context(tmp_path / "ctx")
+    names = sorted(p.name for p in ctx.iterdir())
+    assert names == [".dockerignore", "Containerfile", "README.md", "dualwrite", "pyproject.toml", "wheelhouse"]
+    assert (ctx / "Containerfile").read_text() == (REPO_ROOT / "Containerfile").read_text()
+    assert not list(ctx.rglob("__pycache__"))
+    wheels = {w.name.split("-")[0].lower() for w in (ctx / "wheelhouse").glob("*.whl")}
+    # dualwrite's runtime dependencies, and what pip needs to build dualwrite from its source, offline
+    assert {"click", "pydantic", "pydantic_core", "blake3", "docker", "httpx", "prometheus_client",
+            "pip", "setuptools", "wheel"} <= wheels
+    assert not wheels & {"pytest", "hypothesis", "atheris", "dualwrite"}
+    assert all(w.name.endswith(("-none-any.whl", "x86_64.whl")) for w in (ctx / "wheelhouse").glob("*.whl"))
+    assert not [w for w in (ctx / "wheelhouse").glob("*.whl") if "-cp3" in w.name and "-cp311-" not in w.name]
 
 
-def test_rootfs_only_needed_python(rootfs: tarfile.TarFile) -> None:
-    names = rootfs.getnames()
-    sp = image.IMAGE_SITE_PACKAGES.lstrip("/") + "/"
-    top = {n[len(sp) :].split("/")[0] for n in names if n.startswith(sp) and n != sp.rstrip("/")}
-    packages = {t for t in top if not t.endswith(".dist-info") and not t.endswith(".py")}
-    needed = {"dualwrite", "pydantic", "pydantic_core", "click", "blake3", "annotated_types", "typing_inspection"}
-    assert needed <= packages
-    assert not packages & {"docker", "requests", "pytest", "hypothesis", "pip", "setuptools", "urllib3"}
-    stdlib = image.IMAGE_STDLIB.lstrip("/") + "/"
-    for unneeded in ("test/", "idlelib/", "tkinter/", "ensurepip/", "lib2to3/", "turtledemo/"):
-        assert not any(n.startswith(stdlib + unneeded) for n in names), unneeded
-    assert not any("config-3" in n for n in names)
-    assert not any(n.endswith(".opt-1.pyc") for n in names)
-    # dualwrite ships precompiled (hash-checked) bytecode
-    assert any(n.startswith(sp + "dualwrite/__pycache__/") for n in names)
+def test_layout_writes_the_entry_points(tmp_path: Path) -> None:
+    layout(tmp_path / "supra")
+    root = tmp_path / "supra"
+    assert sorted(p.name for p in root.iterdir()) == ["configs", "idle", "move_workspace", "python", "supra"]
+    for script in ("supra", "idle"):
+        text = (root / script).read_text()
+        assert text.startswith(f"#!{sys.executable}\n") and "dualwrite.sim.container" in text
+        assert (root / script).stat().st_mode & 0o111 == 0o111
+    assert (root / "python").readlink() == Path(sys.executable)
 
 
-def test_rootfs_size(tmp_path: Path) -> None:
-    t0 = time.monotonic()
-    tar = build_rootfs(tmp_path / "r.tar")
-    elapsed = time.monotonic() - t0
-    size = tar.stat().st_size
-    print(f"rootfs {size / 2**20:.1f} MiB in {elapsed:.2f}s")
-    assert size < 120 * 2**20
-    assert elapsed < 60
+def test_entry_point_creates_the_chain_once_and_only_in_the_image(tmp_path: Path) -> None:
+    """/supra/supra (written by layout) makes the deployed chain in $SUPRA_HOME when it is missing;
+    dualwrite-supra on the host does not."""
+    layout(tmp_path / "supra")
+    configs = tmp_path / "supra" / "configs"
+    env = {"PATH": "/usr/bin:/bin", "SUPRA_HOME": str(configs)}
+    view = ["move", "tool", "view", "--function-id", "lottery::history_bridge::is_initialized"]
+    host = subprocess.run([str(Path(sys.executable).with_name("dualwrite-supra")), *view], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert host.returncode == 1 and "does not exist" in host.stderr and not list(configs.iterdir())
+    p = subprocess.run([str(tmp_path / "supra" / "supra"), *view], env=env, capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 0 and json.loads(p.stdout) == {"result": [True]}, p.stderr
+    assert sorted(x.name for x in configs.iterdir()) == ["dualwrite-sim.sqlite"]  # no temporary left behind
+    genesis = subprocess.run([str(tmp_path / "supra" / "supra"), *view],
+                             env={**env, "SUPRA_HOME": str(tmp_path / "g"), "DUALWRITE_SIM_START": "genesis"},
+                             capture_output=True, text=True, timeout=60)
+    assert json.loads(genesis.stdout) == {"result": [False]}, genesis.stderr
+    bad = subprocess.run([str(tmp_path / "supra" / "supra"), *view],
+                         env={**env, "SUPRA_HOME": str(tmp_path / "b"), "DUALWRITE_SIM_START": "later"},
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 1 and "DUALWRITE_SIM_START='later'" in bad.stderr and not (tmp_path / "b").exists()
 
 
 def test_build_image_engine_missing() -> None:
@@ -96,6 +98,17 @@ def test_build_image_engine_missing() -> None:
         build_image("podman", podman_bin="dualwrite-no-such-podman")
     with pytest.raises(ImageBuildError, match="unknown container engine"):
         build_image("containerd")
+    assert ImageBuildError("x").exit_code == 3
+
+
+def test_image_build_without_an_engine_is_exit_3(tmp_path: Path) -> None:
+    from tests.envs import base_env
+
+    p = subprocess.run([sys.executable, "-m", "dualwrite", "sim", "image", "build", "--engine", "docker"],
+                       env=base_env(DOCKER_HOST=f"unix://{tmp_path}/no.sock"), capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 3 and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert "no Docker engine at unix://" in p.stderr
 
 
 # --------------------------------------------------------------------------
@@ -120,21 +133,13 @@ def test_podman_run_python_imports(podman_env: dict[str, str], podman_image: str
 
 
 @pytest.mark.engine
-def test_podman_run_supra_entry_point(podman_env: dict[str, str], podman_image: str) -> None:
-    if have_supra_cli():
-        proc = podman(podman_env, "run", "--rm", podman_image, "/supra/supra", "--help")
-        assert proc.stdout.strip()
-    else:
-        # dualwrite.sim.supra_cli not written yet: the entry point's interpreter
-        # and the image's Python must still work.
-        proc = podman(podman_env, "run", "--rm", podman_image, IMAGE_PYTHON, "-c", IMPORT_CHECK)
-        assert proc.stdout.startswith("ok ")
-
-
-@pytest.mark.engine
-def test_podman_image_has_no_shell(podman_env: dict[str, str], podman_image: str) -> None:
-    proc = podman(podman_env, "run", "--rm", podman_image, "/bin/sh", "-c", "true", check=False)
-    assert proc.returncode != 0
+def test_podman_run_supra_entry_point(podman_env: dict[str, str], podman_image: str, tmp_path: Path) -> None:
+    """An empty configs volume: the first /supra/supra call makes the deployed chain there."""
+    proc = podman(podman_env, "run", "--rm", "-v", f"{tmp_path}:/supra/configs", podman_image, "/supra/supra",
+                  "move", "tool", "view", "--function-id", "lottery::history_bridge::is_initialized")
+    assert json.loads(proc.stdout) == {"result": [True]}
+    assert [p.name for p in tmp_path.iterdir()] == ["dualwrite-sim.sqlite"]
+    assert podman(podman_env, "run", "--rm", podman_image, "/supra/supra", "--version").stdout.startswith("supra 9")
 
 
 @pytest.mark.engine
@@ -184,8 +189,7 @@ def test_long_running_container_exec_and_shared_state(supra_container) -> None:
     c.exec(IMAGE_PYTHON, "-c", "open('/supra/move_workspace/Move.toml', 'w').write('[package]\\n')")
     assert (c.move_workspace / "Move.toml").read_text() == "[package]\n"
 
-    if have_supra_cli():
-        assert c.supra("--help").stdout.strip()
+    assert c.supra("--help").stdout.strip()
 
 
 @pytest.mark.engine
@@ -199,54 +203,50 @@ def test_container_stops_promptly(supra_container, podman_env: dict[str, str]) -
 
 
 # --------------------------------------------------------------------------
-# Docker Engine API (podman system service)
+# The Docker API: a real Docker Engine and podman system service
 
 
 @pytest.mark.engine
-def test_docker_api_sees_podman_image(docker_api, podman_image: str) -> None:
-    client = docker_api["client"]
-    tags = {t for img in client.images.list() for t in img.tags}
-    assert podman_image in tags
+def test_docker_engine_image_config_and_run(docker_engine, tmp_path: Path) -> None:
+    client = docker_engine.client
+    img = client.images.get(docker_engine.image)
+    assert img.attrs["Config"]["Cmd"] == ["/supra/idle"] and img.attrs["Config"]["WorkingDir"] == "/supra"
+    assert "SUPRA_HOME=/supra/configs" in img.attrs["Config"]["Env"]
+    out = client.containers.run(docker_engine.image, [IMAGE_PYTHON, "-c", IMPORT_CHECK], remove=True,
+                                network_mode="none")
+    assert out.startswith(b"ok ")
+    out = client.containers.run(docker_engine.image, ["/supra/supra", "move", "tool", "view", "--function-id",
+                                                      "lottery_multi::legacy_bridge::is_enabled"], remove=True,
+                                volumes={str(tmp_path): {"bind": "/supra/configs", "mode": "rw"}},
+                                network_mode="none")
+    assert json.loads(out) == {"result": [False]}  # deployed: history and the bridge, no dual-write yet
+    assert (tmp_path / "dualwrite-sim.sqlite").is_file()
 
 
 @pytest.mark.engine
-def test_docker_api_run_and_exec(docker_api, podman_image: str, tmp_path: Path) -> None:
-    client = docker_api["client"]
-    out = client.containers.run(podman_image, [IMAGE_PYTHON, "-c", "print(1)"], remove=True)
-    assert out == b"1\n"
-
-    name = unique_name("dw-api")
-    container = client.containers.run(
-        podman_image,
-        ["/supra/idle"],
-        name=name,
-        detach=True,
-        environment={"SUPRA_HOME": "/supra/configs"},
-        volumes={str(tmp_path): {"bind": "/supra/configs", "mode": "rw"}},
-    )
-    try:
-        code, output = container.exec_run(
-            [IMAGE_PYTHON, "-c", "import os; open('/supra/configs/api.txt','w').write(os.environ['SUPRA_HOME'])"]
-        )
-        assert code == 0, output
-        assert (tmp_path / "api.txt").read_text() == "/supra/configs"
-        code, output = container.exec_run([IMAGE_PYTHON, "-c", IMPORT_CHECK])
-        assert code == 0 and output.startswith(b"ok "), output
-    finally:
-        container.remove(force=True)
+def test_docker_engine_exec_and_shared_state(docker_container) -> None:
+    c = docker_container()
+    # /supra/idle made the chain at start: a container is a node, its chain exists from the start
+    code, out = c.supra("move", "tool", "view", "--function-id", "lottery::history_bridge::is_initialized")
+    assert code == 0 and json.loads(out) == {"result": [True]}
+    with sqlite3.connect(c.state_db) as db:
+        assert db.execute("select count(*) from meta").fetchone()[0] > 0
 
 
 @pytest.mark.engine
-def test_build_image_through_docker_api(docker_api) -> None:
-    client = docker_api["client"]
+def test_build_image_through_docker_api(docker_engine) -> None:
+    """``dualwrite sim image build --engine docker`` on this engine: the Containerfile, built by the engine's
+    build API (cached layers: the session built it once already)."""
+    client = docker_engine.client
     tag = f"localhost/dualwrite-supra:api-{unique_name('t')}"
-    image_id = build_image("docker", tag, docker_client=client)
+    p = subprocess.run([sys.executable, "-m", "dualwrite", "sim", "image", "build", "--engine", "docker", "--tag", tag],
+                       env={**docker_engine.env}, capture_output=True, text=True, timeout=900)
     try:
+        assert p.returncode == 0, p.stderr
+        assert p.stdout.startswith(f"built {tag} (sha256:") and " with docker in " in p.stdout
         img = client.images.get(tag)
-        assert img.id == image_id
         assert img.attrs["Config"]["Cmd"] == ["/supra/idle"]
-        assert "SUPRA_HOME=/supra/configs" in img.attrs["Config"]["Env"]
-        out = client.containers.run(tag, [IMAGE_PYTHON, "-c", "print('api')"], remove=True)
+        out = client.containers.run(tag, [IMAGE_PYTHON, "-c", "print('api')"], remove=True, network_mode="none")
         assert out == b"api\n"
     finally:
         client.images.remove(tag, force=True)

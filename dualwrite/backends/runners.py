@@ -250,6 +250,8 @@ def docker_client(docker_host: str | None = None, timeout: float = 60):
         client = make(api or "auto")
         if not api:
             client.ping()
+        # the SDK's base_url of a unix socket is http+docker://localhost: keep the address for messages
+        client.dualwrite_host = docker_host or os.environ.get("DOCKER_HOST") or "the default socket"
         return client
     except (DockerException, requests.RequestException) as e:
         host = docker_host or os.environ.get("DOCKER_HOST") or "the default socket"
@@ -259,6 +261,23 @@ def docker_client(docker_host: str | None = None, timeout: float = 60):
 def _short(e: Exception) -> str:
     text = str(e).strip().splitlines()
     return text[0][:200] if text else type(e).__name__
+
+
+def _first_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return lines[0][:300] if lines else "no message"
+
+
+def _engine_label(client) -> str:
+    return f"Docker engine at {getattr(client, 'dualwrite_host', None) or client.api.base_url}"
+
+
+def _engine_refused(client, step: str, what: str, e: Exception) -> BackendError:
+    """An engine that refused a request (create, start, exec, ...): one line naming the engine, the step
+    and the engine's own message (a backend failure, exit 3)."""
+    status = getattr(getattr(e, "response", None), "status_code", None)
+    msg = _first_line(str(getattr(e, "explanation", None) or e))
+    return BackendError(f"{what}: the {_engine_label(client)} refused {step}: {f'{status} ' if status else ''}{msg}")
 
 
 def _in_thread(fn, timeout: float, what: str):
@@ -279,6 +298,11 @@ def _in_thread(fn, timeout: float, what: str):
     if "error" in box:
         raise box["error"]
     return box["value"]
+
+
+#: what the engine (runc through Docker or Podman) prints when it cannot start the command at all
+_EXEC_REFUSED = ("OCI runtime exec failed", "runc: exec failed", "executable file not found",
+                 "unable to start container process")
 
 
 class DockerExecRunner:
@@ -308,23 +332,34 @@ class DockerExecRunner:
 
     def execute(self, argv: list[str], timeout: float) -> Completed:
         import requests
-        from docker.errors import APIError
+        from docker.errors import APIError, NotFound
 
-        self.container.reload()
-        if self.container.status != "running":
-            raise TransientBackendError(f"docker backend: container {self.container.name} is {self.container.status}")
+        what = f"docker backend (exec {self.container.name})"
         try:
-            res = _in_thread(lambda: self.container.exec_run([CONTAINER_SUPRA, *argv], demux=True),
-                             timeout, f"docker backend (exec {self.container.name})")
+            self.container.reload()
+        except NotFound:
+            raise BackendUnavailable(f"{what}: no such container (it was removed)") from None
         except APIError as e:
-            raise BackendError(f"docker backend (exec {self.container.name}): {_short(e)}") from None
+            raise _engine_refused(self.client, "inspect", what, e) from None
+        except requests.RequestException as e:  # the engine went away
+            raise BackendError(f"{what}: {_short(e)}") from None
+        if self.container.status != "running":
+            raise TransientBackendError(f"{what}: container {self.container.name} is {self.container.status}")
+        try:
+            res = _in_thread(lambda: self.container.exec_run([CONTAINER_SUPRA, *argv], demux=True), timeout, what)
+        except APIError as e:
+            raise _engine_refused(self.client, "exec", what, e) from None
         except requests.Timeout:
-            raise BackendTimeout(f"docker backend (exec {self.container.name}): no answer within {timeout:g}s") from None
+            raise BackendTimeout(f"{what}: no answer within {timeout:g}s") from None
         except requests.RequestException as e:  # the engine went away mid-call
-            raise BackendError(f"docker backend (exec {self.container.name}): {_short(e)}") from None
+            raise BackendError(f"{what}: {_short(e)}") from None
         out, err = res.output if res.output else (None, None)
-        return Completed(res.exit_code if res.exit_code is not None else 0,
-                         (out or b"").decode("utf-8", "replace"), (err or b"").decode("utf-8", "replace"))
+        out_s, err_s = (out or b"").decode("utf-8", "replace"), (err or b"").decode("utf-8", "replace")
+        if res.exit_code in (126, 127) and any(m in (out_s + err_s) for m in _EXEC_REFUSED):
+            # the engine could not start /supra/supra in the container (not the image's CLI failing)
+            raise BackendError(f"{what}: the {_engine_label(self.client)} refused exec: "
+                               f"{_first_line(out_s + err_s)}")
+        return Completed(res.exit_code if res.exit_code is not None else 0, out_s, err_s)
 
     def describe(self) -> str:
         return f"docker exec {self.container.name}"
@@ -357,8 +392,11 @@ class DockerRunRunner:
             return self._execute(argv, timeout)
 
     def _execute(self, argv: list[str], timeout: float) -> Completed:
+        import requests
         from docker.errors import APIError
 
+        what = f"docker backend (run {self.image})"
+        step = "create"
         try:
             container = self.client.containers.create(
                 self.image, [CONTAINER_SUPRA, *argv], environment=self.env,
@@ -366,22 +404,31 @@ class DockerRunRunner:
                          str(self.workspace): {"bind": CONTAINER_WORKSPACE, "mode": "rw"}},
                 network_disabled=True)
         except APIError as e:
-            raise BackendError(f"docker backend (run {self.image}): {_short(e)}") from None
+            raise _engine_refused(self.client, step, what, e) from None
+        except requests.RequestException as e:
+            raise BackendError(f"{what}: {_short(e)}") from None
         try:
+            step = "start"
             container.start()
+            step = "wait"
             try:
                 status = container.wait(timeout=timeout)
-            except Exception as e:  # requests' ReadTimeout and friends
+            except requests.RequestException as e:  # requests' ReadTimeout and friends
                 if "timed out" in str(e).lower() or "timeout" in type(e).__name__.lower():
-                    raise BackendTimeout(f"docker backend (run {self.image}): no answer within {timeout:g}s") from None
-                raise BackendError(f"docker backend (run {self.image}): {_short(e)}") from None
+                    raise BackendTimeout(f"{what}: no answer within {timeout:g}s") from None
+                raise BackendError(f"{what}: {_short(e)}") from None
+            step = "logs"
             out = container.logs(stdout=True, stderr=False).decode("utf-8", "replace")
             err = container.logs(stdout=False, stderr=True).decode("utf-8", "replace")
             return Completed(int(status.get("StatusCode", 1)), out, err)
+        except APIError as e:
+            raise _engine_refused(self.client, step, what, e) from None
+        except requests.RequestException as e:
+            raise BackendError(f"{what}: {_short(e)}") from None
         finally:
             try:
                 container.remove(force=True)
-            except APIError:
+            except (APIError, requests.RequestException):
                 pass  # already gone: nothing left to clean
 
     def describe(self) -> str:

@@ -55,31 +55,42 @@ def sim_info(state: Path | None, as_json: bool) -> None:
 
 @sim_group.command("init")
 @state_option
+@click.option("--genesis", is_flag=True,
+              help="A chain at genesis: the modules published, nothing initialised (to drill init_history and "
+                   "init_bridge, their signer checks and aborts).")
 @click.option("--dual-write/--no-dual-write", default=False, help="Also legacy_bridge::init_dual_write.")
 @click.option("--abort-on-mismatch/--no-abort-on-mismatch", default=True, show_default=True)
 @click.option("--abort-on-missing/--no-abort-on-missing", default=False, show_default=True)
 @click.option("--mirror/--no-mirror", default=False, help="Also enable_legacy_mirror.")
 @click.option("--json", "as_json", is_flag=True)
-def sim_init(state, dual_write, abort_on_mismatch, abort_on_missing, mirror, as_json) -> None:
-    """history::init_history and history_bridge::init_bridge (skipping what already exists)."""
+def sim_init(state, genesis, dual_write, abort_on_mismatch, abort_on_missing, mirror, as_json) -> None:
+    """history::init_history and history_bridge::init_bridge (skipping what already exists); with
+    --genesis, only the state with the modules published."""
     from dualwrite.sim.chain import Chain
+    from dualwrite.sim.genesis import DEPLOY_STEPS, initialised, run_steps
 
+    if genesis and (dual_write or mirror):
+        raise click.UsageError("--genesis initialises nothing: it cannot be given with --dual-write or --mirror")
     chain: Chain = open_chain(state, create=True)
-    steps = [("lottery_multi", "history::init_history", []), ("lottery", "history_bridge::init_bridge", [])]
+    if genesis:
+        done = initialised(chain)
+        if done:
+            raise InputError(f"simulator state {chain.path} is past genesis ({', '.join(done)} exist); "
+                             "remove it or choose another --state for a chain at genesis")
+        if as_json:
+            emit_json({"state": str(chain.path), "genesis": True, "steps": []})
+            return
+        click.echo(f"backend sim, state {chain.path}: genesis (modules published, nothing initialised)")
+        click.echo(f"  history         {chain.addresses.lottery_multi}  (history::init_history not run)")
+        click.echo(f"  history_bridge  {chain.addresses.lottery}  (history_bridge::init_bridge not run)")
+        return
+    steps = list(DEPLOY_STEPS)
     if dual_write:
         steps.append(("lottery_multi", "legacy_bridge::init_dual_write",
                       [f"bool:{str(abort_on_mismatch).lower()}", f"bool:{str(abort_on_missing).lower()}"]))
     if mirror:
         steps.append(("lottery_multi", "legacy_bridge::enable_legacy_mirror", []))
-    done = []
-    for profile, fn, args in steps:
-        try:
-            txn = chain.run(f"{profile}::{fn}", args, profile=profile)
-            done.append({"function": fn, "result": "ok", "version": txn["block_height"]})
-        except MoveAbort as e:
-            if e.name != "E_ALREADY_INITIALIZED":
-                raise
-            done.append({"function": fn, "result": "already initialised"})
+    done = run_steps(chain, steps)
     if as_json:
         emit_json({"state": str(chain.path), "steps": done})
         return
@@ -288,12 +299,20 @@ def image_group() -> None:
 @image_group.command("build")
 @click.option("--engine", type=click.Choice(["podman", "docker"]), default="podman", show_default=True)
 @click.option("--tag", default="localhost/dualwrite-supra:latest", show_default=True)
-def image_build(engine, tag) -> None:
-    """Build the image from this machine's Python and dualwrite (no registry needed)."""
+@click.option("--base", default=None, metavar="IMAGE",
+              help="A Python base image the engine has or can pull (docker.io/library/python:3.11-slim): pip then "
+                   "installs from its index. Default: a base made from Debian's packages (mmdebstrap) and a "
+                   "wheelhouse, so no registry and no network in the build.")
+def image_build(engine, tag, base) -> None:
+    """Build the image from the Containerfile (the package installed with pip; no registry needed)."""
+    import time
+
     from dualwrite.sim import image
 
-    image_id = image.build_image(engine, tag)
-    click.echo(f"built {tag} ({image_id}) with {engine}: /supra/supra is dualwrite-supra")
+    t0 = time.monotonic()
+    image_id = image.build_image(engine, tag, base=base)
+    click.echo(f"built {tag} ({image_id}) with {engine} in {time.monotonic() - t0:.1f}s: "
+               "/supra/supra is dualwrite-supra")
 
 
 def register(cli: click.Group) -> None:

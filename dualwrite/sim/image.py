@@ -1,362 +1,131 @@
-"""Build the simulator's container image without any registry.
+"""Build the simulator's container image from the top-level ``Containerfile``, with or without a registry.
 
-The image is made from *this* machine's running Python: its interpreter and
-a trimmed standard library, the few distributions the simulator needs, every
-shared library those ELF files load (found with ``ldd``) and the dynamic
-loader, all kept at their host paths.  On top of that come:
+With a registry, ``podman build .`` (or ``docker build -f Containerfile .``) builds it on a Python
+base image, pip installing dualwrite from its source. Without one (this project's machines),
+:func:`build_image` builds the *same* Containerfile:
 
-``/supra/supra``
-    a Supra-CLI-compatible entry point running ``dualwrite.sim.supra_cli:main``
-``/supra/idle``
-    the long-running container's command: waits for SIGTERM/SIGINT, so that
-    ``podman exec supra_cli /supra/supra ...`` has a container to enter
-``/usr/local/bin/{dualwrite,dualwrite-supra,python3,python}``
+1. the base: a Debian root file system with ``python3`` made by ``mmdebstrap`` (from Debian's
+   packages, cached as a tarball), imported into the engine as ``localhost/dualwrite-base:…``;
+2. a wheelhouse: dualwrite's dependencies at the versions installed here, plus pip, setuptools and
+   wheel (``pip download``, offline from the cache once it has them);
+3. the build context: the package's source, the Containerfile and the wheelhouse, built with
+   ``BASE=<that base>`` and ``WHEELHOUSE=wheelhouse``: pip installs with ``--no-index``, so the
+   build needs no network (it runs with ``--network none``).
 
-The image needs no shell: every script has an absolute shebang to the copied
-interpreter (:data:`IMAGE_PYTHON`).
-
-:func:`build_rootfs` writes the root filesystem as a tarball; :func:`build_image`
-imports it with ``podman import`` or through the Docker Engine API (docker SDK,
-imported lazily, so this module imports with neither engine present).
+``engine="podman"`` runs ``podman build``/``podman import`` (argv lists, honouring
+``CONTAINERS_CONF``); ``engine="docker"`` goes through the Docker Engine API (docker SDK, imported
+lazily), which a Docker Engine and ``podman system service`` both serve. A refusal by the engine is
+an :class:`ImageBuildError` (a backend error: exit 3) naming the engine, the step and its message.
 """
 
 from __future__ import annotations
 
-import importlib
+import hashlib
 import importlib.metadata as metadata
-import io
 import json
-import logging
 import os
-import posixpath
-import py_compile
 import re
 import shutil
-import stat
 import subprocess
 import sys
-import sysconfig
-import tarfile
 import tempfile
-import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from dualwrite.errors import BackendError
+
 __all__ = [
+    "BASE_PACKAGES",
     "DEFAULT_TAG",
-    "IMAGE_DISTRIBUTIONS",
     "IMAGE_PYTHON",
-    "IMAGE_SITE_PACKAGES",
-    "IMAGE_CHANGES",
     "ImageBuildError",
     "build_image",
-    "build_rootfs",
+    "containerfile",
+    "debian_base_tar",
+    "prepare_context",
+    "wheelhouse",
 ]
 
-log = logging.getLogger(__name__)
 
+class ImageBuildError(BackendError):
+    """The simulator image could not be built: an engine refused a step, a tool is missing (exit 3)."""
 
-class ImageBuildError(Exception):
-    """The simulator image could not be built or imported."""
-
-
-# --------------------------------------------------------------------------
-# Layout of the image
-
-_PYVER = f"{sys.version_info.major}.{sys.version_info.minor}"
-_BASE = Path(sys.base_prefix)
-
-#: Interpreter path inside the image (the same path as on the host).
-IMAGE_PYTHON: str = str(_BASE / "bin" / f"python{_PYVER}")
-#: The image's stdlib directory and its (fresh, trimmed) site-packages.
-IMAGE_STDLIB: str = str(_BASE / "lib" / f"python{_PYVER}")
-#: Where the base interpreter looks for installed packages (pyenv/python.org
-#: builds: <stdlib>/site-packages; Debian's python: /usr/local/lib/.../dist-packages).
-IMAGE_SITE_PACKAGES: str = sysconfig.get_path(
-    "purelib", vars={"base": sys.base_prefix, "platbase": sys.base_prefix}
-)
 
 DEFAULT_TAG = "localhost/dualwrite-supra:latest"
-SUPRA_HOME = "/supra/configs"
-
-#: Distributions copied into the image, with everything they require.
-#: (``dualwrite`` itself is copied from its package directory, see below;
-#: the docker SDK is a host-side dependency only and stays out.)
-IMAGE_DISTRIBUTIONS: tuple[str, ...] = ("click", "pydantic", "blake3")
-
-#: Image configuration, as Dockerfile-style instructions.
-IMAGE_CHANGES: tuple[str, ...] = (
-    f"ENV SUPRA_HOME={SUPRA_HOME}",
-    "ENV PATH=/usr/local/bin:/usr/bin:/bin",
-    "ENV LANG=C.UTF-8",
-    "WORKDIR /supra",
-    'CMD ["/supra/idle"]',
-    "STOPSIGNAL SIGTERM",
-    "LABEL org.opencontainers.image.title=dualwrite-supra",
-)
-
-# Parts of the standard library the simulator never uses.
-_STDLIB_SKIP_TOP = {
-    "site-packages",
-    "test",
-    "idlelib",
-    "tkinter",
-    "turtledemo",
-    "turtle.py",
-    "ensurepip",
-    "lib2to3",
-    "distutils",
-    "pydoc_data",
-    "__phello__",
-}
-_STDLIB_SKIP_DIRS_ANYWHERE = {"test", "tests", "idle_test"}
-_DYNLOAD_SKIP = re.compile(
-    r"^(_test\w*|_tkinter|_ctypes_test|xxlimited\w*|_xxtestfuzz|nis|ossaudiodev)\."
-)
-_SKIP_FILE = re.compile(r"\.opt-[12]\.pyc$")
-
-_ELF_MAGIC = b"\x7fELF"
-
-# Fixed timestamp for entries this module makes up (scripts, directories).
-_EPOCH = int(os.environ.get("SOURCE_DATE_EPOCH", "1700000000"))
-
-_SUPRA_SCRIPT = """\
-#!{python}
-# dualwrite simulator: Supra-CLI-compatible entry point
-import sys
-
-from {module} import {func}
-
-if __name__ == "__main__":
-    sys.exit({func}())
-"""
-
-_IDLE_SCRIPT = """\
-#!{python} -IS
-# Keeps the container alive until SIGTERM or SIGINT (it runs as PID 1).
-import signal
-import sys
+#: The image's interpreter, whatever the base (``/supra/python`` links to it).
+IMAGE_PYTHON = "/supra/python"
+#: The base made from Debian's packages: its suite, packages, and the Python version wheels are for.
+DEBIAN_SUITE = "bookworm"
+DEBIAN_PYTHON = "3.11"
+BASE_PACKAGES: tuple[str, ...] = ("python3",)
+#: Debian's essential set plus python3, without recommends, docs, man pages, translations or glibc's
+#: iconv modules; perl (pulled in only by usrmerge, which the merged-/usr base does not need) is purged.
+_PURGE = ("usrmerge", "libfile-find-rule-perl", "libnumber-compare-perl", "libtext-glob-perl", "perl",
+          "perl-modules-5.36", "libperl5.36")
+_MMDEBSTRAP_OPTS = ("--variant=essential", "--aptopt=APT::Install-Recommends \"false\"",
+                    *(f"--dpkgopt=path-exclude={p}/*" for p in ("/usr/share/doc", "/usr/share/man", "/usr/share/info",
+                                                                "/usr/share/locale", "/usr/lib/x86_64-linux-gnu/gconv")),
+                    # a fixed hook (mmdebstrap runs it with sh; nothing in it comes from outside)
+                    "--customize-hook=chroot \"$1\" dpkg --purge --force-depends --force-remove-essential "
+                    + " ".join(_PURGE))
+#: What pip needs in the wheelhouse besides dualwrite's dependencies (it builds dualwrite from source).
+_BUILD_TOOLS = ("pip", "setuptools>=68", "wheel")
 
 
-def _stop(signum, frame):
-    sys.exit(0)
+def _cache_dir() -> Path:
+    base = os.environ.get("DUALWRITE_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache"), "dualwrite")
+    return Path(base)
 
 
-signal.signal(signal.SIGTERM, _stop)
-signal.signal(signal.SIGINT, _stop)
-while True:
-    signal.pause()
-"""
-
-_PASSWD = "root:x:0:0:root:/root:/usr/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
-_GROUP = "root:x:0:\nnogroup:x:65534:\n"
+def containerfile() -> Path:
+    """The Containerfile (the repository's top-level one; ``dualwrite/sim/Containerfile`` links to it)."""
+    path = Path(__file__).resolve().with_name("Containerfile")
+    if not path.is_file():
+        raise ImageBuildError(f"the Containerfile is missing ({path})")
+    return path
 
 
-# --------------------------------------------------------------------------
-# Tarball writer keeping host paths, following symlinked path components
+def _source_root() -> Path:
+    import dualwrite
+
+    root = Path(dualwrite.__file__).resolve().parent.parent
+    if not (root / "pyproject.toml").is_file():
+        raise ImageBuildError(
+            f"dualwrite's source tree is not here ({root} has no pyproject.toml): the image installs "
+            "dualwrite from its source; run this from a checkout (`pip install -e .`)")
+    return root
 
 
-class _RootFS:
-    """Collects entries of the image, then writes them in sorted order."""
-
-    def __init__(self) -> None:
-        # image path (absolute, normalised) -> entry
-        self.entries: dict[str, dict[str, Any]] = {}
-
-    # -- primitive entries -------------------------------------------------
-    def dir(self, path: str, mode: int = 0o755, mtime: int = _EPOCH) -> None:
-        """Add directory *path* (and its parents); an explicit call sets its mode."""
-        path = posixpath.normpath(path)
-        if path == "/":
-            return
-        self._parent(path)
-        cur = self.entries.get(path)
-        if cur is not None and cur["type"] != "dir":
-            raise ImageBuildError(f"{path} is both a directory and a {cur['type']} in the image")
-        self.entries[path] = {"type": "dir", "mode": mode, "mtime": mtime}
-
-    def _parent(self, path: str) -> None:
-        parent = posixpath.dirname(path)
-        while parent != "/" and parent not in self.entries:
-            self.entries[parent] = {"type": "dir", "mode": 0o755, "mtime": _EPOCH}
-            parent = posixpath.dirname(parent)
-
-    def file(self, path: str, src: str | os.PathLike[str], mode: int | None = None) -> None:
-        path = posixpath.normpath(path)
-        if path in self.entries:
-            return
-        st = os.stat(src)
-        self._parent(path)
-        self.entries[path] = {
-            "type": "file",
-            "src": os.fspath(src),
-            "size": st.st_size,
-            "mode": stat.S_IMODE(st.st_mode) if mode is None else mode,
-            "mtime": int(st.st_mtime),
-        }
-
-    def data(self, path: str, data: bytes, mode: int = 0o644, mtime: int = _EPOCH) -> None:
-        path = posixpath.normpath(path)
-        self._parent(path)
-        self.entries[path] = {"type": "data", "data": data, "mode": mode, "mtime": mtime}
-
-    def symlink(self, path: str, target: str, mtime: int = _EPOCH) -> None:
-        path = posixpath.normpath(path)
-        if path in self.entries:
-            return
-        self._parent(path)
-        self.entries[path] = {"type": "symlink", "target": target, "mtime": mtime}
-
-    # -- host paths, with their symlinks ------------------------------------
-    def host_path(self, path: str | os.PathLike[str]) -> str:
-        """Add host file *path* at the same path, reproducing every symlink
-        met on the way (``/lib -> usr/lib``, ``ld-linux -> ...``), so that the
-        path resolves inside the image as it does on the host.  Returns the
-        resolved real path."""
-        path = os.path.abspath(os.fspath(path))
-        hops = 0
-        resolved = "/"
-        parts = [p for p in path.split("/") if p]
-        while parts:
-            part = parts.pop(0)
-            if part == ".":
-                continue
-            if part == "..":
-                # everything in `resolved` is a real directory by now
-                resolved = posixpath.dirname(resolved)
-                continue
-            candidate = posixpath.join(resolved, part)
-            if os.path.islink(candidate):
-                hops += 1
-                if hops > 40:
-                    raise ImageBuildError(f"too many symlinks resolving {path}")
-                target = os.readlink(candidate)
-                self.symlink(candidate, target, mtime=int(os.lstat(candidate).st_mtime))
-                base = "/" if target.startswith("/") else resolved
-                parts = [p for p in target.split("/") if p] + parts
-                resolved = posixpath.normpath(base)
-                continue
-            resolved = candidate
-        if os.path.isdir(resolved):
-            self.dir(resolved)
-        else:
-            self.file(resolved, resolved)
-        return resolved
-
-    # -- output -------------------------------------------------------------
-    def write(self, tar_path: Path) -> None:
-        compress = tar_path.name.endswith((".gz", ".tgz"))
-        tmp = tar_path.with_name(tar_path.name + ".part")
-        raw = open(tmp, "wb")
-        ok = False
-        try:
-            if compress:
-                import gzip
-
-                fileobj: Any = gzip.GzipFile(
-                    filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6
-                )
-            else:
-                fileobj = raw
-            with tarfile.open(fileobj=fileobj, mode="w", format=tarfile.GNU_FORMAT) as tar:
-                for path in sorted(self.entries):
-                    e = self.entries[path]
-                    ti = tarfile.TarInfo(path.lstrip("/"))
-                    ti.uid = ti.gid = 0
-                    ti.uname = ti.gname = "root"
-                    ti.mtime = e["mtime"]
-                    if e["type"] == "dir":
-                        ti.type = tarfile.DIRTYPE
-                        ti.mode = e["mode"]
-                        tar.addfile(ti)
-                    elif e["type"] == "symlink":
-                        ti.type = tarfile.SYMTYPE
-                        ti.linkname = e["target"]
-                        ti.mode = 0o777
-                        tar.addfile(ti)
-                    elif e["type"] == "data":
-                        ti.mode = e["mode"]
-                        ti.size = len(e["data"])
-                        tar.addfile(ti, io.BytesIO(e["data"]))
-                    else:
-                        ti.mode = e["mode"]
-                        with open(e["src"], "rb") as fh:
-                            ti.size = os.fstat(fh.fileno()).st_size
-                            tar.addfile(ti, fh)
-            if compress:
-                fileobj.close()
-            ok = True
-        finally:
-            raw.close()
-            if not ok:
-                tmp.unlink(missing_ok=True)
-        os.replace(tmp, tar_path)
-
-
-# --------------------------------------------------------------------------
-# What goes in
-
-
-def _is_elf(path: str) -> bool:
+def _run(argv: list[str], what: str, timeout: float = 900, **kw: Any) -> subprocess.CompletedProcess[str]:
     try:
-        with open(path, "rb") as fh:
-            return fh.read(4) == _ELF_MAGIC
-    except OSError:
-        return False
+        return subprocess.run(argv, capture_output=True, text=True, check=False, timeout=timeout,
+                              stdin=subprocess.DEVNULL, **kw)
+    except subprocess.TimeoutExpired:
+        raise ImageBuildError(f"{what}: no answer within {timeout:.0f}s") from None
+    except OSError as exc:
+        raise ImageBuildError(f"{what}: cannot run {argv[0]} ({exc.strerror or exc})") from None
 
 
-def _ldd(path: str, ldd: str) -> list[str]:
-    """Absolute paths of the shared libraries *path* needs (and the loader)."""
-    proc = subprocess.run(
-        [ldd, path], capture_output=True, text=True, check=False, env={"LC_ALL": "C", "PATH": os.defpath}
-    )
-    out = proc.stdout + proc.stderr
-    if proc.returncode != 0:
-        if "not a dynamic executable" in out or "statically linked" in out:
-            return []
-        raise ImageBuildError(f"ldd {path} failed (exit {proc.returncode}): {out.strip()}")
-    libs: list[str] = []
-    missing: list[str] = []
-    for line in proc.stdout.splitlines():
-        line = line.strip()
-        if "=>" in line:
-            name, _, rest = line.partition("=>")
-            rest = rest.strip()
-            if rest.startswith("not found"):
-                missing.append(name.strip())
-                continue
-            target = rest.split(" (", 1)[0].strip()
-            if target.startswith("/"):
-                libs.append(target)
-        elif line.startswith("/"):
-            libs.append(line.split(" (", 1)[0].strip())
-    if missing:
-        raise ImageBuildError(f"{path} needs shared libraries that are not installed: {', '.join(missing)}")
-    return libs
+def _last_line(text: str, fallback: str) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    errors = [ln for ln in lines if re.match(r"(?i)^(error|e:|fatal)", ln)]
+    return (errors or lines or [fallback])[-1][:400]
 
 
-def _marker_ok(marker: str) -> bool:
-    marker = marker.strip()
-    if not marker:
-        return True
-    for module in ("packaging.markers", "pip._vendor.packaging.markers"):
-        try:
-            Marker = importlib.import_module(module).Marker
-            break
-        except ImportError:
-            continue
-    else:  # pragma: no cover - packaging (or pip's copy) is nearly always there
-        return "extra" not in marker
-    return bool(Marker(marker).evaluate({"extra": ""}))
+# --------------------------------------------------------------------------
+# The inputs: base tarball, wheelhouse, build context
 
 
-_REQ_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+def _closure(roots: Iterable[str]) -> dict[str, str]:
+    """name -> installed version for *roots* and everything they require (no extras)."""
+    try:
+        from packaging.markers import Marker
+    except ImportError:  # pragma: no cover - pip's own copy
+        from pip._vendor.packaging.markers import Marker
 
-
-def _dist_closure(roots: Iterable[str]) -> list[metadata.Distribution]:
-    """The distributions *roots* name plus all they require (no extras)."""
-    seen: dict[str, metadata.Distribution] = {}
+    seen: dict[str, str] = {}
     todo = list(roots)
     while todo:
         name = todo.pop()
@@ -366,379 +135,252 @@ def _dist_closure(roots: Iterable[str]) -> list[metadata.Distribution]:
         try:
             dist = metadata.distribution(name)
         except metadata.PackageNotFoundError:
-            raise ImageBuildError(
-                f"distribution {name!r} is needed in the simulator image but is not installed "
-                f"in this Python ({sys.executable}); run `pip install -e .`"
-            ) from None
-        seen[key] = dist
+            raise ImageBuildError(f"{name} is needed in the image but not installed in this Python "
+                                  f"({sys.executable}); run `pip install -e .`") from None
+        seen[key] = dist.version
         for req in dist.requires or []:
             spec, _, marker = req.partition(";")
-            if not _marker_ok(marker):
+            if marker.strip() and not Marker(marker).evaluate({"extra": "", "python_version": DEBIAN_PYTHON}):
                 continue
-            m = _REQ_NAME.match(spec)
+            m = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", spec)
             if m:
                 todo.append(m.group(1))
-    return [seen[k] for k in sorted(seen)]
+    seen.pop("dualwrite", None)
+    return seen
 
 
-def _add_stdlib(fs: _RootFS) -> None:
-    stdlib = Path(sysconfig.get_paths()["stdlib"])
-    if str(stdlib) != IMAGE_STDLIB:
-        # A venv's stdlib is its base's; anything else is unusual.
-        stdlib = Path(IMAGE_STDLIB)
-    if not stdlib.is_dir():
-        raise ImageBuildError(f"standard library not found at {stdlib}")
-    for root, dirs, files in os.walk(stdlib):
-        rel = os.path.relpath(root, stdlib)
-        top = rel == "."
-        dirs[:] = sorted(
-            d
-            for d in dirs
-            if not (top and (d in _STDLIB_SKIP_TOP or d.startswith("config-")))
-            and d not in _STDLIB_SKIP_DIRS_ANYWHERE
-        )
-        in_dynload = rel == "lib-dynload"
-        fs.dir(root)
-        for f in files:
-            if top and f in _STDLIB_SKIP_TOP:
-                continue
-            if _SKIP_FILE.search(f):
-                continue
-            if in_dynload and _DYNLOAD_SKIP.match(f):
-                continue
-            p = os.path.join(root, f)
-            if os.path.islink(p):
-                fs.symlink(p, os.readlink(p))
-            else:
-                fs.file(p, p)
-    fs.dir(IMAGE_SITE_PACKAGES)
+def wheelhouse(dest: Path) -> list[Path]:
+    """Wheels of dualwrite's dependencies (the versions installed here) and of pip, setuptools and wheel,
+    for CPython ``DEBIAN_PYTHON``, copied into *dest*. Cached: once the cache holds them no index is asked."""
+    reqs = [f"{name}=={version}" for name, version in sorted(_closure(["dualwrite"]).items())]
+    reqs += [f"pip=={metadata.version('pip')}" if _installed("pip") else "pip", *_BUILD_TOOLS[1:]]
+    cache = _cache_dir() / f"wheels-cp{DEBIAN_PYTHON.replace('.', '')}"
+    cache.mkdir(parents=True, exist_ok=True)
+    dest.mkdir(parents=True, exist_ok=True)
+    base = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--quiet",
+            "--only-binary=:all:", "--python-version", DEBIAN_PYTHON]
+    offline = [*base, "--no-index", "--find-links", str(cache), "--dest", str(dest), *reqs]
+    if _run(offline, "pip download (from the cache)").returncode != 0:
+        online = _run([*base, "--dest", str(cache), *reqs], "pip download")
+        if online.returncode != 0:
+            raise ImageBuildError(f"pip download of the image's wheels failed (exit {online.returncode}): "
+                                  f"{_last_line(online.stderr or online.stdout, 'no output')}")
+        again = _run(offline, "pip download (from the cache)")
+        if again.returncode != 0:
+            raise ImageBuildError(f"pip download from {cache} failed (exit {again.returncode}): "
+                                  f"{_last_line(again.stderr or again.stdout, 'no output')}")
+    wheels = sorted(dest.glob("*.whl"))
+    if not any(p.name.startswith("pip-") for p in wheels):
+        raise ImageBuildError(f"no pip wheel in {dest} after pip download")
+    return wheels
 
 
-def _add_interpreter(fs: _RootFS) -> None:
-    if not os.path.isfile(IMAGE_PYTHON):
-        raise ImageBuildError(f"interpreter not found at {IMAGE_PYTHON}")
-    fs.host_path(IMAGE_PYTHON)
-    bindir = str(_BASE / "bin")
-    for alias in ("python3", "python"):
-        fs.symlink(f"{bindir}/{alias}", f"python{_PYVER}")
-    libdir = _BASE / "lib"
-    for p in sorted(libdir.glob(f"libpython{_PYVER}*.so*")) + sorted(libdir.glob("libpython3.so")):
-        if p.is_symlink():
-            fs.symlink(str(p), os.readlink(p))
-        else:
-            fs.file(str(p), p)
-
-
-def _add_distribution(fs: _RootFS, dist: metadata.Distribution) -> None:
-    base = Path(str(dist.locate_file(""))).resolve()
-    files = dist.files
-    if files is None:
-        raise ImageBuildError(
-            f"distribution {dist.metadata['Name']} has no RECORD/files list; cannot copy it"
-        )
-    for f in files:
-        src = Path(str(dist.locate_file(f)))
-        try:
-            rel = src.resolve().relative_to(base)
-        except ValueError:
-            continue  # console scripts in ../../../bin and the like
-        if rel.suffix == ".pth" or not src.is_file():
-            continue
-        if _SKIP_FILE.search(rel.name):
-            continue
-        fs.file(f"{IMAGE_SITE_PACKAGES}/{rel.as_posix()}", src)
-
-
-def _add_dualwrite(fs: _RootFS, tmpdir: Path) -> None:
-    """Copy the dualwrite package from its directory (works for editable
-    installs too), with freshly compiled, hash-checked ``.pyc`` files."""
-    import dualwrite
-
-    pkg_dir = Path(dualwrite.__file__).resolve().parent
-    dest_root = f"{IMAGE_SITE_PACKAGES}/dualwrite"
-    n = 0
-    for root, dirs, files in os.walk(pkg_dir):
-        dirs[:] = sorted(d for d in dirs if d != "__pycache__" and not d.startswith("."))
-        rel = Path(root).relative_to(pkg_dir).as_posix()
-        dest_dir = dest_root if rel == "." else f"{dest_root}/{rel}"
-        fs.dir(dest_dir)
-        for f in sorted(files):
-            if f.endswith((".pyc", ".pyo")) or f.endswith("~"):
-                continue
-            src = Path(root) / f
-            fs.file(f"{dest_dir}/{f}", src, mode=0o644)
-            if f.endswith(".py"):
-                n += 1
-                cfile = tmpdir / f"pyc{n}.pyc"
-                try:
-                    py_compile.compile(
-                        str(src),
-                        cfile=str(cfile),
-                        dfile=f"{dest_dir}/{f}",
-                        doraise=True,
-                        invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH,
-                    )
-                except py_compile.PyCompileError as exc:
-                    log.warning("not precompiling %s: %s", src, exc.msg)
-                    continue
-                tag = sys.implementation.cache_tag
-                fs.file(f"{dest_dir}/__pycache__/{f[:-3]}.{tag}.pyc", cfile, mode=0o644)
-    # Metadata, so importlib.metadata.version("dualwrite") works in the image.
+def _installed(name: str) -> bool:
     try:
-        dist = metadata.distribution("dualwrite")
+        metadata.distribution(name)
     except metadata.PackageNotFoundError:
-        return
-    info = f"{IMAGE_SITE_PACKAGES}/dualwrite-{dist.version}.dist-info"
-    for name in ("METADATA", "entry_points.txt", "top_level.txt", "WHEEL"):
-        text = dist.read_text(name)
-        if text is not None:
-            fs.data(f"{info}/{name}", text.encode())
+        return False
+    return True
 
 
-def _add_elf_dependencies(fs: _RootFS) -> int:
-    ldd = shutil.which("ldd")
-    if ldd is None:
-        raise ImageBuildError("`ldd` is not on PATH; it is needed to find shared libraries")
-    elves = sorted(
-        p for p, e in fs.entries.items() if e["type"] == "file" and _is_elf(e["src"])
-    )
-    libs: set[str] = set()
-    for elf in elves:
-        libs.update(_ldd(fs.entries[elf]["src"], ldd))
-    # ldd prints the whole closure, loader included; add each at its path.
-    for lib in sorted(libs):
-        fs.host_path(lib)
-    # glibc dlopen()s libgcc_s for pthread_exit/cancel; ldd cannot see that.
-    libc = next((lib for lib in sorted(libs) if posixpath.basename(lib) == "libc.so.6"), None)
-    if libc is not None:
-        gcc_s = posixpath.join(posixpath.dirname(os.path.realpath(libc)), "libgcc_s.so.1")
-        if os.path.exists(gcc_s):
-            fs.host_path(gcc_s)
-    return len(libs)
+def prepare_context(ctx: Path) -> Path:
+    """The build context for :func:`build_image`: the source, the Containerfile, the wheelhouse."""
+    root = _source_root()
+    ctx.mkdir(parents=True, exist_ok=True)
+    for name in ("pyproject.toml", "README.md", ".dockerignore"):
+        if (root / name).is_file():
+            shutil.copy2(root / name, ctx / name)
+    shutil.copy2(containerfile(), ctx / "Containerfile")
+    shutil.copytree(root / "dualwrite", ctx / "dualwrite", symlinks=False,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "Containerfile"))
+    wheelhouse(ctx / "wheelhouse")
+    return ctx
 
 
-def _strip_debug(fs: _RootFS, tmpdir: Path) -> int:
-    """Replace the interpreter's own unstripped ELF files (pyenv builds keep
-    debug info: libpython is 23 MB, 6 MB without) with ``strip --strip-debug``
-    copies.  System libraries are already stripped.  Returns bytes saved."""
-    strip = shutil.which("strip")
-    if strip is None:
-        log.info("`strip` not found (binutils); keeping debug info in the image")
-        return 0
-    saved = 0
-    base = str(_BASE) + "/"
-    for n, (path, e) in enumerate(sorted(fs.entries.items())):
-        if e["type"] != "file" or not e["src"].startswith(base) or not _is_elf(e["src"]):
-            continue
-        out = tmpdir / f"strip{n}-{posixpath.basename(path)}"
-        proc = subprocess.run(
-            [strip, "--strip-debug", "-o", str(out), e["src"]],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+def _base_key() -> str:
+    recipe = json.dumps([DEBIAN_SUITE, BASE_PACKAGES, _MMDEBSTRAP_OPTS])
+    return f"{DEBIAN_SUITE}-{hashlib.sha256(recipe.encode()).hexdigest()[:12]}"
+
+
+def base_tag() -> str:
+    return f"localhost/dualwrite-base:{_base_key()}"
+
+
+def debian_base_tar() -> Path:
+    """The Debian root file system (``mmdebstrap``), cached as a tarball between builds and engines."""
+    tar = _cache_dir() / f"base-{_base_key()}.tar"
+    if tar.is_file():
+        return tar
+    exe = shutil.which("mmdebstrap")
+    if exe is None:
+        raise ImageBuildError("mmdebstrap is not installed (apt-get install mmdebstrap): it makes the image's "
+                              "base from Debian's packages where no registry is reachable")
+    tar.parent.mkdir(parents=True, exist_ok=True)
+    part = tar.with_name(f".{os.getpid()}.part.{tar.name}")
+    mirror = os.environ.get("DUALWRITE_DEBIAN_MIRROR") or "http://deb.debian.org/debian"
+    argv = [exe, "--quiet", "--format=tar", *_MMDEBSTRAP_OPTS, f"--include={','.join(BASE_PACKAGES)}", DEBIAN_SUITE, str(part), mirror]
+    try:
+        proc = _run(argv, "mmdebstrap")
         if proc.returncode != 0:
-            log.warning("strip %s failed: %s", e["src"], proc.stderr.strip())
-            continue
-        os.utime(out, (e["mtime"], e["mtime"]))
-        new_size = out.stat().st_size
-        saved += e["size"] - new_size
-        e.update(src=str(out), size=new_size)
-    return saved
-
-
-def _add_supra_layout(fs: _RootFS) -> None:
-    py = IMAGE_PYTHON
-    supra = _SUPRA_SCRIPT.format(python=py, module="dualwrite.sim.supra_cli", func="main").encode()
-    cli = _SUPRA_SCRIPT.format(python=py, module="dualwrite.cli.main", func="main").encode()
-    fs.dir("/supra")
-    fs.dir("/supra/configs")
-    fs.dir("/supra/move_workspace")
-    fs.data("/supra/supra", supra, mode=0o755)
-    fs.data("/supra/idle", _IDLE_SCRIPT.format(python=py).encode(), mode=0o755)
-    fs.data("/usr/local/bin/dualwrite-supra", supra, mode=0o755)
-    fs.data("/usr/local/bin/dualwrite", cli, mode=0o755)
-    fs.symlink("/usr/local/bin/python3", py)
-    fs.symlink("/usr/local/bin/python", py)
-    fs.dir("/tmp", mode=0o1777)
-    fs.dir("/var/tmp", mode=0o1777)
-    fs.dir("/root", mode=0o755)  # the interpreter lives under it (pyenv)
-    fs.dir("/etc")
-    fs.data("/etc/passwd", _PASSWD.encode())
-    fs.data("/etc/group", _GROUP.encode())
-    # Podman/Docker bind-mount these; having them avoids engine warnings.
-    fs.data("/etc/hostname", b"")
-    fs.data("/etc/hosts", b"127.0.0.1 localhost\n::1 localhost\n")
-    fs.data("/etc/resolv.conf", b"")
-    for d in ("/proc", "/sys", "/dev", "/run"):
-        fs.dir(d)
-
-
-def build_rootfs(tar_path: str | os.PathLike[str], *, strip: bool = True) -> Path:
-    """Write the simulator's root filesystem to *tar_path* and return it.
-
-    A name ending in ``.gz``/``.tgz`` gives a gzip-compressed tarball (slower
-    to build and import, about a third of the size); otherwise plain tar.
-    """
-    tar_path = Path(tar_path)
-    t0 = time.monotonic()
-    fs = _RootFS()
-    with tempfile.TemporaryDirectory(prefix="dualwrite-rootfs-") as tmp:
-        _add_interpreter(fs)
-        _add_stdlib(fs)
-        for dist in _dist_closure(IMAGE_DISTRIBUTIONS):
-            _add_distribution(fs, dist)
-        _add_dualwrite(fs, Path(tmp))
-        nlibs = _add_elf_dependencies(fs)
-        saved = _strip_debug(fs, Path(tmp)) if strip else 0
-        _add_supra_layout(fs)
-        tar_path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fs.write(tar_path)
-        except OSError as exc:
-            raise ImageBuildError(f"cannot write {tar_path}: {exc}") from exc
-    log.info(
-        "rootfs %s: %d entries, %d shared libraries, %.1f MiB stripped, %.1f MiB in %.1fs",
-        tar_path,
-        len(fs.entries),
-        nlibs,
-        saved / 2**20,
-        tar_path.stat().st_size / 2**20,
-        time.monotonic() - t0,
-    )
-    return tar_path
+            raise ImageBuildError(f"mmdebstrap (the image's Debian base) failed (exit {proc.returncode}): "
+                                  f"{_last_line(proc.stderr or proc.stdout, 'no output')}")
+        os.replace(part, tar)
+    finally:
+        part.unlink(missing_ok=True)
+    return tar
 
 
 # --------------------------------------------------------------------------
-# Import into an engine
-
-
-def _run(argv: list[str], timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    try:
-        return subprocess.run(argv, capture_output=True, text=True, check=False, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise ImageBuildError(f"`{' '.join(argv[:3])} ...` did not finish within {timeout:.0f}s") from None
-    except OSError as exc:
-        raise ImageBuildError(f"cannot run {argv[0]}: {exc}") from exc
+# Podman (the podman command)
 
 
 def _podman_exe(podman_bin: str) -> str:
     exe = shutil.which(podman_bin)
     if exe is None:
-        raise ImageBuildError(
-            f"container engine {podman_bin!r} not found on PATH "
-            "(install it with .ci/setup-podman.sh and export CONTAINERS_CONF)"
-        )
+        raise ImageBuildError(f"container engine {podman_bin!r} not found on PATH "
+                              "(install it with .ci/setup-podman.sh and export CONTAINERS_CONF)")
     return exe
 
 
-def _build_podman(tar: Path, tag: str, exe: str) -> str:
-    inspect = [exe, "image", "inspect", "--format", "{{.Id}}", tag]
-    previous = _run(inspect, 120).stdout.strip()
-    argv = [exe, "import", "--quiet"]
-    for change in IMAGE_CHANGES:
-        argv += ["--change", change]  # "INSTR VALUE", as Docker takes it
-    argv += [str(tar), tag]
-    proc = _run(argv)
+def _podman_has(exe: str, ref: str) -> bool:
+    return _run([exe, "image", "exists", ref], "podman image exists", 120).returncode == 0
+
+
+def _build_podman(exe: str, tag: str, base: str | None) -> str:
+    if base is None:
+        base = base_tag()
+        if not _podman_has(exe, base):
+            tar = debian_base_tar()
+            proc = _run([exe, "import", "--quiet", str(tar), base], "podman import")
+            if proc.returncode != 0:
+                raise ImageBuildError(f"podman: importing the base {base} failed (exit {proc.returncode}): "
+                                      f"{_last_line(proc.stderr or proc.stdout, 'no output')}")
+        wheels = True
+    else:
+        wheels = False
+    with tempfile.TemporaryDirectory(prefix="dualwrite-image-") as tmp:
+        ctx = prepare_context(Path(tmp) / "context") if wheels else _source_root()
+        argv = [exe, "build", "--network", "none", "--layers", "-f", str(ctx / "Containerfile"),
+                "--build-arg", f"BASE={base}", "-t", tag]
+        if wheels:
+            argv += ["--build-arg", "WHEELHOUSE=wheelhouse"]
+        proc = _run([*argv, str(ctx)], "podman build")
     if proc.returncode != 0:
-        raise ImageBuildError(
-            f"`podman import` failed (exit {proc.returncode}): {(proc.stderr or proc.stdout).strip()}"
-        )
-    after = _run(inspect, 120)
+        raise ImageBuildError(f"podman: image build failed (exit {proc.returncode}): "
+                              f"{_last_line(proc.stderr or proc.stdout, 'no output')}")
+    after = _run([exe, "image", "inspect", "--format", "{{.Id}}", tag], "podman image inspect", 120)
     image_id = after.stdout.strip()
     if after.returncode != 0 or not image_id:
-        raise ImageBuildError(f"image {tag} not found after `podman import`: {after.stderr.strip()}")
-    image_id = image_id if image_id.startswith("sha256:") else f"sha256:{image_id}"
-    if previous and previous.removeprefix("sha256:") != image_id.removeprefix("sha256:"):
-        # The old image lost its tag; drop it unless a container still uses it.
-        _run([exe, "image", "rm", previous], 120)
-    return image_id
+        raise ImageBuildError(f"podman: image {tag} not found after the build: {after.stderr.strip()}")
+    return image_id if image_id.startswith("sha256:") else f"sha256:{image_id}"
+
+
+# --------------------------------------------------------------------------
+# Docker Engine API (docker SDK)
 
 
 def _docker_client(client: Any) -> Any:
     if client is not None:
         return client
+    from dualwrite.backends.runners import docker_client
+
     try:
-        import docker  # lazily: the SDK is only needed for this engine
-    except ImportError as exc:
-        raise ImageBuildError("the docker SDK (`pip install docker`) is not installed") from exc
-    try:
-        client = docker.from_env()
-        client.ping()
-    except Exception as exc:
-        raise ImageBuildError(
-            f"no Docker Engine API reachable (DOCKER_HOST={os.environ.get('DOCKER_HOST', '')!r}): {exc}"
-        ) from exc
-    return client
+        return docker_client(os.environ.get("DOCKER_HOST") or None, timeout=600)
+    except BackendError as exc:
+        raise ImageBuildError(str(exc)) from None
 
 
-def _build_docker(tar: Path, tag: str, client: Any) -> str:
-    repository, version = _split_tag(tag)
+def _engine_name(client: Any) -> str:
+    return f"Docker engine at {getattr(client, 'dualwrite_host', None) or client.api.base_url}"
+
+
+def _api_message(exc: Exception) -> str:
+    explanation = getattr(exc, "explanation", None)
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    text = str(explanation or exc).strip().splitlines()
+    msg = text[0][:400] if text else type(exc).__name__
+    return f"{status} {msg}" if status else msg
+
+
+def _docker_has(client: Any, ref: str) -> bool:
+    from docker.errors import ImageNotFound
+
     try:
-        # The whole reference goes in `repo` (Docker allows "name:tag" there);
-        # podman's compat endpoint (4.3) ignores the separate `tag` parameter.
-        out = client.api.import_image(
-            src=str(tar), repository=f"{repository}:{version}", changes=list(IMAGE_CHANGES)
-        )
-    except Exception as exc:
-        raise ImageBuildError(f"Docker API image import failed: {exc}") from exc
-    # The answer is a stream of JSON messages: the new id, or an error.
-    text = out.decode() if isinstance(out, bytes) else str(out)
-    image_id = ""
-    for line in text.splitlines():
-        try:
-            msg = json.loads(line)
-        except ValueError:
+        client.images.get(ref)
+        return True
+    except ImageNotFound:
+        return False
+
+
+def _stream_error(chunks: Iterable[Any]) -> str | None:
+    """The first error in a JSON message stream (import, build), else None."""
+    for msg in chunks:
+        if isinstance(msg, (bytes, str)):
+            for line in (msg.decode() if isinstance(msg, bytes) else msg).splitlines():
+                try:
+                    err = _stream_error([json.loads(line)])
+                except ValueError:
+                    continue
+                if err:
+                    return err
             continue
-        if not isinstance(msg, dict):
-            continue
-        if msg.get("error") or msg.get("errorDetail"):
-            raise ImageBuildError(f"Docker API image import failed: {msg.get('error') or msg.get('errorDetail')}")
-        status = str(msg.get("status", ""))
-        if status.startswith("sha256:"):
-            image_id = status
+        if isinstance(msg, dict) and (msg.get("error") or msg.get("errorDetail")):
+            detail = msg.get("errorDetail")
+            return str(msg.get("error") or (detail.get("message") if isinstance(detail, dict) else detail)).strip()
+    return None
+
+
+def _build_docker(client: Any, tag: str, base: str | None) -> str:
+    from docker.errors import APIError, DockerException
+
+    engine = _engine_name(client)
+    step = "image import"
     try:
-        try:
-            return str(client.images.get(tag).id)
-        except Exception:
-            if not image_id:
-                raise
-            client.api.tag(image_id, repository, version)
-            return str(client.images.get(tag).id)
-    except Exception as exc:
-        raise ImageBuildError(f"image {tag} not found after Docker API import ({text.strip()[:200]}): {exc}") from exc
+        if base is None:
+            base = base_tag()
+            if not _docker_has(client, base):
+                tar = debian_base_tar()
+                repository, version = base.rsplit(":", 1)
+                # the whole reference in `repository`: podman's compat endpoint (4.3) ignores `tag`
+                out = client.api.import_image(src=str(tar), repository=f"{repository}:{version}")
+                err = _stream_error([out])
+                if err:
+                    raise ImageBuildError(f"{engine}: {step} of the base {base} refused: {err}")
+                if not _docker_has(client, base):
+                    raise ImageBuildError(f"{engine}: {step}: the base {base} is not there after the import")
+            wheels = True
+        else:
+            wheels = False
+        step = "image build"
+        with tempfile.TemporaryDirectory(prefix="dualwrite-image-") as tmp:
+            ctx = prepare_context(Path(tmp) / "context") if wheels else _source_root()
+            args = {"BASE": base, **({"WHEELHOUSE": "wheelhouse"} if wheels else {})}
+            stream = client.api.build(path=str(ctx), dockerfile="Containerfile", tag=tag, buildargs=args,
+                                      network_mode="none", rm=True, forcerm=True, decode=True,
+                                      pull=not wheels)
+            err = _stream_error(stream)
+        if err:
+            raise ImageBuildError(f"{engine}: {step} refused: {err}")
+        step = "image inspect"
+        return str(client.images.get(tag).id)
+    except APIError as exc:
+        raise ImageBuildError(f"{engine}: {step} refused: {_api_message(exc)}") from None
+    except DockerException as exc:
+        raise ImageBuildError(f"{engine}: {step} failed: {_api_message(exc)}") from None
+    except OSError as exc:  # the engine went away mid-stream (requests wraps most of these)
+        raise ImageBuildError(f"{engine}: {step} failed: {exc}") from None
 
 
-def _split_tag(tag: str) -> tuple[str, str]:
-    name, sep, version = tag.rpartition(":")
-    if not sep or "/" in version:
-        return tag, "latest"
-    return name, version
+def build_image(engine: str = "podman", tag: str = DEFAULT_TAG, *, podman_bin: str = "podman",
+                docker_client: Any = None, base: str | None = None) -> str:
+    """Build the simulator image from the Containerfile as *tag*; return its id.
 
-
-def build_image(
-    engine: str = "podman",
-    tag: str = DEFAULT_TAG,
-    *,
-    podman_bin: str = "podman",
-    docker_client: Any = None,
-) -> str:
-    """Build the simulator image and import it as *tag*; return its id.
-
-    ``engine="podman"`` runs ``podman import`` (honouring ``CONTAINERS_CONF``);
-    ``engine="docker"`` goes through the Docker Engine API with the docker SDK
-    (*docker_client*, or ``docker.from_env()``), which also works against
-    ``podman system service``.
+    *base* names a Python base image the engine has or can pull (``docker.io/library/python:3.11-slim``):
+    then the build is the registry one (pip from its index). Without it the base is made from Debian's
+    packages and pip installs from a wheelhouse (no network in the build).
     """
     if engine not in ("podman", "docker"):
         raise ImageBuildError(f"unknown container engine {engine!r} (use 'podman' or 'docker')")
-    # Check the engine first, so a missing one fails before any work.
     if engine == "podman":
-        exe = _podman_exe(podman_bin)
-    else:
-        docker_client = _docker_client(docker_client)
-    with tempfile.TemporaryDirectory(prefix="dualwrite-image-") as tmp:
-        tar = build_rootfs(Path(tmp) / "rootfs.tar")
-        if engine == "podman":
-            return _build_podman(tar, tag, exe)
-        return _build_docker(tar, tag, docker_client)
+        return _build_podman(_podman_exe(podman_bin), tag, base)
+    return _build_docker(_docker_client(docker_client), tag, base)
