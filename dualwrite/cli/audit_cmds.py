@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import sys
-import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,8 +12,9 @@ from dualwrite.audit import junit
 from dualwrite.audit.diff import diff as diff_one
 from dualwrite.audit.heal import DEFAULT_RESUME_WITHIN, repair_journal
 from dualwrite.audit.heal import heal as run_heal
-from dualwrite.audit.verify import IdSet, Policy, all_ids, empty_message, ids_from_file, parse_ids, verify
+from dualwrite.audit.verify import Checked, IdSet, Policy, all_ids, empty_message, ids_from_file, parse_ids, verify
 from dualwrite.cli.options import backend_options, opened, say_backend
+from dualwrite.cli.progress import progress
 from dualwrite.cli.render import emit_json, table
 from dualwrite.errors import InputError
 from dualwrite.evidence import write_evidence_with_sidecar, write_json_evidence
@@ -38,6 +37,20 @@ def parse_duration(text: str, what: str = "--pending-grace") -> timedelta:
     if total > MAX_DURATION.total_seconds():
         raise InputError(f"{what} {text[:40]!r}: over the longest accepted duration (100 years)")
     return timedelta(seconds=total)
+
+
+def _verify_bad(r) -> str | None:
+    """What went wrong with one verify result, for the progress line."""
+    if isinstance(r, Checked):
+        return None if r.passed else "failed"
+    return "unchecked"
+
+
+def _heal_bad(o) -> str | None:
+    """What went wrong with one heal outcome, for the progress line."""
+    if o.error_kind:
+        return "errors"
+    return None if o.healed or o.verdict in ("nothing", "waiting") else "not healed"
 
 
 def _print_diff(d) -> None:
@@ -109,22 +122,8 @@ def verify_cmd(ids, ids_file, all_, allow_pending, pending_grace, jobs, report, 
         lottery_ids = wanted.to_list()
         if not ids and not ids_file and not all_:
             raise InputError("verify: give lottery ids, ranges, --ids-file or --all")
-        bar = None
-        if not as_json and sys.stderr.isatty() and len(lottery_ids) > 1:
-            bar = click.progressbar(length=len(lottery_ids), label="verifying", file=sys.stderr)
-            bar.__enter__()
-        lock = threading.Lock()
-
-        def tick(n: int) -> None:
-            with lock:
-                bar.update(n)
-
-        try:
-            rep = verify(b, lottery_ids, policy=policy, jobs=jobs, progress=tick if bar else None,
-                         allow_empty=allow_empty)
-        finally:
-            if bar:
-                bar.__exit__(None, None, None)
+        with progress("verify", len(lottery_ids), _verify_bad) as tick:
+            rep = verify(b, lottery_ids, policy=policy, jobs=jobs, progress=tick, allow_empty=allow_empty)
     doc = rep.to_json()
     written = []
     if report:
@@ -188,8 +187,14 @@ def heal_cmd(ids, apply, enable_mirror, journal, journal_repair, resume_within, 
     with opened(cfg) as b:
         if apply and getattr(b, "read_only", False):
             raise InputError(b.refusal("heal --apply writes"))
-        rep = run_heal(b, lottery_ids, apply=apply, enable_mirror=enable_mirror, journal=journal,
-                       resume_within=within)
+        if apply:
+            with progress("heal", None, _heal_bad) as tick:
+                rep = run_heal(b, lottery_ids, apply=True, enable_mirror=enable_mirror, journal=journal,
+                               resume_within=within, progress=tick,
+                               on_plan=lambda hp: setattr(tick, "total", len(hp.lotteries)))
+        else:
+            rep = run_heal(b, lottery_ids, apply=False, enable_mirror=enable_mirror, journal=journal,
+                           resume_within=within)
     if as_json:
         doc = rep.to_json()
         if repaired:
