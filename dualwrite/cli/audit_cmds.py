@@ -18,6 +18,7 @@ from dualwrite.cli.progress import progress
 from dualwrite.cli.render import emit_json, table
 from dualwrite.errors import InputError
 from dualwrite.evidence import write_evidence_with_sidecar, write_json_evidence
+from dualwrite.words import count
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
 
@@ -149,7 +150,7 @@ def verify_cmd(ids, ids_file, all_, allow_pending, pending_grace, jobs, report, 
                              + [(u.lottery_id, "unchecked", u.error) for u in rep.unchecked]))
         counts = ", ".join(f"{k} {v}" for k, v in doc["counts"].items() if v)
         verdict = {0: "CLEAN", 1: "FAILED", 3: "INCOMPLETE (some lotteries could not be checked)"}[int(rep.exit_code)]
-        click.echo(f"{verdict}: {doc['total']} lotteries, {doc['passed']} passed, {doc['failed']} failed"
+        click.echo(f"{verdict}: {count(doc['total'], 'lottery')}, {doc['passed']} passed, {doc['failed']} failed"
                    f"{', ' + str(len(rep.unchecked)) + ' unchecked' if rep.unchecked else ''} ({counts}) "
                    f"in {rep.duration_s:.2f}s")
         for w in written:
@@ -181,7 +182,7 @@ def heal_cmd(ids, apply, enable_mirror, journal, journal_repair, resume_within, 
     repaired = None
     if journal_repair:
         rejected, n = repair_journal(journal)
-        repaired = f"journal repair: {n} damaged line(s) set aside in {rejected}" if n else "journal repair: nothing to repair"
+        repaired = f"journal repair: {count(n, 'damaged line')} set aside in {rejected}" if n else "journal repair: nothing to repair"
         if not as_json:
             click.echo(repaired)
     with opened(cfg) as b:

@@ -11,6 +11,7 @@ from dualwrite.cli.options import backend_options, opened
 from dualwrite.cli.progress import progress
 from dualwrite.cli.render import emit_json
 from dualwrite.errors import ExitCode, InputError
+from dualwrite.words import count
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
 
@@ -24,7 +25,7 @@ def id_ranges(ids: list[int], limit: int = 40) -> str:
         else:
             runs.append((i, i))
     text = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs[:limit])
-    return text + (f", … ({len(runs) - limit} more runs)" if len(runs) > limit else "")
+    return text + (f", … ({count(len(runs) - limit, 'more run')})" if len(runs) > limit else "")
 
 
 def _duration(text: str, option: str) -> float:
@@ -100,11 +101,11 @@ def plan_cmd(summaries, out, replace, cfg, as_json):
                f"{'initialised' if f.bridge_initialized else 'NOT initialised'}")
     for w in p.warnings:
         click.echo(f"WARNING: {w}")
-    click.echo("inputs: " + ", ".join(f"{i.path} ({i.summaries} summaries, blake3 {i.blake3[:16]}…)" for i in p.inputs))
+    click.echo("inputs: " + ", ".join(f"{i.path} ({count(i.summaries, 'summary')}, blake3 {i.blake3[:16]}…)" for i in p.inputs))
     c = p.counts
-    click.echo(f"plan: {len(p.rows)} lotteries: {c['register']} to register, {c['already_set']} already set, "
+    click.echo(f"plan: {count(len(p.rows), 'lottery')}: {c['register']} to register, {c['already_set']} already set, "
                f"{c['conflict']} conflict{' (REPLACED)' if replace and c['conflict'] else ''}, {c['done']} done, "
-               f"{c['archived_mismatch']} archived_mismatch; {c['to_send']} transactions to send")
+               f"{c['archived_mismatch']} archived_mismatch; {count(c['to_send'], 'transaction')} to send")
     for r in p.rows:
         if r.state.value in ("conflict", "archived_mismatch"):
             facts = [f"{k} {v}" for k, v in (("pending", r.chain_expected_hash), ("archived", r.archived_hash),
