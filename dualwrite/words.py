@@ -1,4 +1,4 @@
-"""Counts in human output: ``1 lottery``, ``2 lotteries`` (never ``1 lotteries`` or ``lottery(ies)``)."""
+"""Counts in human output: ``1 lottery``, ``2 lotteries`` (never ``1 lotteries``, nor a word with its plural in parentheses)."""
 
 from __future__ import annotations
 

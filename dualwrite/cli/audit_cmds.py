@@ -142,12 +142,11 @@ def verify_cmd(ids, ids_file, all_, allow_pending, pending_grace, jobs, report, 
             click.echo(f"wrote {w}")
     else:
         click.echo(f"backend: {rep.backend}")
-        rows = [c for c in rep.checked if show == "all" or not c.passed]
-        if rows or rep.unchecked:
-            click.echo(table(["lottery", "state", "detail"],
-                             [(c.diff.lottery_id, c.diff.state.value + ("" if c.passed else " FAIL"),
-                               c.diff.reason + (f" ({c.note})" if c.note else "")) for c in rows]
-                             + [(u.lottery_id, "unchecked", u.error) for u in rep.unchecked]))
+        rows = [(c.diff.lottery_id, c.diff.state.value + ("" if c.passed else " FAIL"),
+                 c.diff.reason + (f" ({c.note})" if c.note else "")) for c in rep.checked if show == "all" or not c.passed]
+        rows += [(u.lottery_id, "unchecked", u.error) for u in rep.unchecked]
+        if rows:  # in ascending id order, as the JSON report and the JUnit XML list them
+            click.echo(table(["lottery", "state", "detail"], sorted(rows, key=lambda r: r[0])))
         counts = ", ".join(f"{k} {v}" for k, v in doc["counts"].items() if v)
         verdict = {0: "CLEAN", 1: "FAILED", 3: "INCOMPLETE (some lotteries could not be checked)"}[int(rep.exit_code)]
         click.echo(f"{verdict}: {count(doc['total'], 'lottery')}, {doc['passed']} passed, {doc['failed']} failed"
