@@ -20,7 +20,7 @@ from typing import Callable, Iterable
 from dualwrite import bridge
 from dualwrite.audit.diff import LotteryDiff, State, diff
 from dualwrite.backends.base import Backend
-from dualwrite.errors import DualwriteError, ExitCode, InputError
+from dualwrite.errors import ChainChanged, DualwriteError, ExitCode, InputError
 
 U64_MAX = 2**64 - 1
 #: the most lotteries one run checks (ids, ranges, --ids-file and --all together): each costs ~1.4 KiB
@@ -297,8 +297,11 @@ def verify(backend: Backend, ids: Iterable[int], *, policy: Policy = Policy(), j
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
     report = VerifyReport(backend.describe(), started, 0.0, policy=policy, allow_empty=allow_empty)
+    # a node that starts answering for another chain stops the run (ChainChanged): never a report of two chains
     try:
         pending_ids: set[int] | None = set(bridge.pending(backend))
+    except ChainChanged:
+        raise
     except DualwriteError:
         pending_ids = None  # fall back to one status view per lottery
     now = datetime.now(timezone.utc)
@@ -306,6 +309,8 @@ def verify(backend: Backend, ids: Iterable[int], *, policy: Policy = Policy(), j
     if chain_now is not None:  # a simulator whose clock was moved forward, a node's latest block
         try:
             now = max(now, chain_now())
+        except ChainChanged:
+            raise
         except DualwriteError:
             pass  # ages then count from this machine's clock
 
@@ -313,6 +318,8 @@ def verify(backend: Backend, ids: Iterable[int], *, policy: Policy = Policy(), j
         t = time.perf_counter()
         try:
             d = diff(b, lottery_id, pending_ids=pending_ids)
+        except ChainChanged:
+            raise
         except DualwriteError as e:
             return Unchecked(lottery_id, str(e), type(e).__name__, time.perf_counter() - t)
         ok, note = policy.passes(d, now)

@@ -222,10 +222,11 @@ def status_cmd(plan_file, watch, watch_timeout, interval, allow_empty, cfg, as_j
 
 def _watch_timeout_option(cmd: click.Command) -> click.Command:
     """``status --timeout D`` is the watch's deadline (as the runbook says it); the backends' seconds per
-    CLI call, ``--timeout`` elsewhere, is ``--call-timeout`` here."""
+    Supra CLI call, ``--timeout`` elsewhere, is ``--cli-timeout`` here (its other name everywhere).
+    ``--call-timeout`` is what it is on every command: the whole-answer deadline of one RPC request."""
     for p in cmd.params:
         if p.name == "timeout" and isinstance(p, click.Option):
-            p.opts = ["--call-timeout"]
+            p.opts = ["--cli-timeout"]
     cmd.params.append(click.Option(["--timeout", "watch_timeout"], metavar="DURATION",
                                    help="With --watch: give up after this long (e.g. 30m, 1h30m); exit 6 then."))
     return cmd
