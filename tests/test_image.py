@@ -250,3 +250,21 @@ def test_build_image_through_docker_api(docker_engine) -> None:
         assert out == b"api\n"
     finally:
         client.images.remove(tag, force=True)
+
+
+@pytest.mark.engine
+def test_an_image_build_the_engine_refuses_is_one_line_exit_3(docker_engine, podman_env) -> None:
+    """A base the engine cannot find or pull (no registry here): the build step's refusal, naming the engine."""
+    base = "localhost/dualwrite-no-such-base:0"
+    argv = [sys.executable, "-m", "dualwrite", "sim", "image", "build", "--base", base, "--tag",
+            f"localhost/dualwrite-supra:refused-{unique_name('t')}"]
+    p = subprocess.run([*argv, "--engine", "docker"], env=docker_engine.env, capture_output=True, text=True,
+                       timeout=300)
+    assert p.returncode == 3 and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert f"Docker engine at {docker_engine.DOCKER_HOST}: image build refused: " in p.stderr, p.stderr
+    assert "internal error" not in p.stderr
+    if docker_engine.name == "podman-api":  # the podman command too, once
+        p = subprocess.run([*argv, "--engine", "podman"], env=podman_env, capture_output=True, text=True,
+                           timeout=300)
+        assert p.returncode == 3 and len(p.stderr.strip().splitlines()) == 1, p.stderr
+        assert "podman: image build failed (exit" in p.stderr and base in p.stderr, p.stderr

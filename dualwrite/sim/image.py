@@ -108,10 +108,16 @@ def _run(argv: list[str], what: str, timeout: float = 900, **kw: Any) -> subproc
         raise ImageBuildError(f"{what}: cannot run {argv[0]} ({exc.strerror or exc})") from None
 
 
+_ERROR_LINE = re.compile(r"(?i)^(error|e:|fatal)")
+
+
 def _last_line(text: str, fallback: str) -> str:
+    """The line that says what went wrong: the last error line, preferring the failing command's own
+    (pip's ``ERROR: No matching distribution …``) to the engine's ``Error: building at STEP …``."""
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    errors = [ln for ln in lines if re.match(r"(?i)^(error|e:|fatal)", ln)]
-    return (errors or lines or [fallback])[-1][:400]
+    errors = [ln for ln in lines if _ERROR_LINE.match(ln)]
+    causes = [ln for ln in errors if "building at STEP" not in ln]
+    return (causes or errors or lines or [fallback])[-1][:400]
 
 
 # --------------------------------------------------------------------------
@@ -313,8 +319,14 @@ def _docker_has(client: Any, ref: str) -> bool:
 
 
 def _stream_error(chunks: Iterable[Any]) -> str | None:
-    """The first error in a JSON message stream (import, build), else None."""
+    """The first error in a JSON message stream (import, build), else None; for a failed build step, with
+    the step's own last error line (pip's) before the engine's ``returned a non-zero code``."""
+    cause = None
     for msg in chunks:
+        if isinstance(msg, dict) and isinstance(msg.get("stream"), str):
+            for ln in msg["stream"].splitlines():
+                if _ERROR_LINE.match(ln.strip()):
+                    cause = ln.strip()[:300]
         if isinstance(msg, (bytes, str)):
             for line in (msg.decode() if isinstance(msg, bytes) else msg).splitlines():
                 try:
@@ -326,7 +338,8 @@ def _stream_error(chunks: Iterable[Any]) -> str | None:
             continue
         if isinstance(msg, dict) and (msg.get("error") or msg.get("errorDetail")):
             detail = msg.get("errorDetail")
-            return str(msg.get("error") or (detail.get("message") if isinstance(detail, dict) else detail)).strip()
+            err = str(msg.get("error") or (detail.get("message") if isinstance(detail, dict) else detail)).strip()
+            return f"{cause} ({err[:200]})" if cause else err
     return None
 
 
