@@ -290,15 +290,29 @@ def docker_api(podman_env: dict[str, str]) -> Iterator[dict[str, Any]]:
         start_new_session=True,
     )
     client = None
+    try:
+        client = _wait_for_docker_api(proc, sock, log_path, "podman system service", 30)
+        env = dict(podman_env, DOCKER_HOST=base_url)
+        yield {"DOCKER_HOST": base_url, "base_url": base_url, "client": client, "env": env}
+    finally:
+        if client is not None:
+            with contextlib.suppress(Exception):
+                client.close()
+        _stop_process(proc, 15)
+        log.close()
+        shutil.rmtree(sockdir, ignore_errors=True)
+
+
+def _wait_for_docker_api(proc: subprocess.Popen, sock: Path, log_path: Path, who: str, timeout: float) -> Any:
+    """A DockerClient on *sock* once *proc* (an engine) answers a ping; skip/fail if it exits or times out."""
+    import docker
 
     def ready() -> Any:
         if proc.poll() is not None:
-            raise RuntimeError(
-                f"podman system service exited {proc.returncode}: {log_path.read_text(errors='replace')}"
-            )
+            raise RuntimeError(f"{who} exited {proc.returncode}: {log_path.read_text(errors='replace')[-2000:]}")
         if not sock.exists():
             return None
-        c = docker.DockerClient(base_url=base_url, timeout=120)
+        c = docker.DockerClient(base_url=f"unix://{sock}", timeout=120)
         try:
             c.ping()
         except Exception:
@@ -307,25 +321,9 @@ def docker_api(podman_env: dict[str, str]) -> Iterator[dict[str, Any]]:
         return c
 
     try:
-        try:
-            client = wait_for(ready, 30, what=f"the Docker API on {sock}")
-        except (TimeoutError, RuntimeError) as exc:
-            engine_unavailable(f"podman system service did not come up: {exc}")
-        env = dict(podman_env, DOCKER_HOST=base_url)
-        yield {"DOCKER_HOST": base_url, "base_url": base_url, "client": client, "env": env}
-    finally:
-        if client is not None:
-            with contextlib.suppress(Exception):
-                client.close()
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=15)
-        log.close()
-        shutil.rmtree(sockdir, ignore_errors=True)
+        return wait_for(ready, timeout, what=f"the Docker API of {who} on {sock}")
+    except (TimeoutError, RuntimeError) as exc:
+        engine_unavailable(f"{who} did not come up: {exc}")
 
 
 def unique_name(prefix: str = "dw-test") -> str:
@@ -388,26 +386,8 @@ def dockerd() -> Iterator[dict[str, Any]]:
          "--exec-root", str(root / "exec"), "--pidfile", str(root / "dockerd.pid")],
         env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     client = None
-
-    def ready() -> Any:
-        if proc.poll() is not None:
-            raise RuntimeError(f"dockerd exited {proc.returncode}: "
-                               f"{log_path.read_text(errors='replace')[-2000:]}")
-        if not sock.exists():
-            return None
-        c = docker.DockerClient(base_url=base_url, timeout=120)
-        try:
-            c.ping()
-        except Exception:
-            c.close()
-            return None
-        return c
-
     try:
-        try:
-            client = wait_for(ready, 60, what=f"dockerd on {sock}")
-        except (TimeoutError, RuntimeError) as exc:
-            engine_unavailable(f"dockerd did not come up: {exc}")
+        client = _wait_for_docker_api(proc, sock, log_path, "dockerd", 60)
         version = client.version().get("Version", "?")
         yield {"DOCKER_HOST": base_url, "base_url": base_url, "client": client, "pid": proc.pid,
                "env": dict(os.environ, DOCKER_HOST=base_url), "version": version}

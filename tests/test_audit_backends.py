@@ -57,9 +57,10 @@ def prepare(state: Path) -> None:
     """On the host: the bridge initialised with the mirror on, N lotteries finalised, four drifted."""
     chain = Chain(state)
     try:
-        for fn, profile in (("history::init_history", "lottery_multi"), ("history_bridge::init_bridge", "lottery"),
-                            ("legacy_bridge::enable_legacy_mirror", "lottery_multi")):
-            chain.run(f"{profile}::{fn}", [], profile=profile)
+        from dualwrite.sim.genesis import DEPLOY_STEPS, run_steps
+
+        run_steps(chain, DEPLOY_STEPS)  # a container started on the folder has deployed its chain already
+        chain.run("lottery_multi::legacy_bridge::enable_legacy_mirror", [], profile="lottery_multi")
         chain.run("lottery_multi::legacy_bridge::init_dual_write", ["bool:true", "bool:true"],
                   profile="lottery_multi")
         for i in range(1, N + 1):

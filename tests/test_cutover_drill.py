@@ -56,9 +56,10 @@ def prepare(state: Path, n: int, preset: range, archived: range, conflict: int) 
     """On the host: the bridge on (abort on mismatch, not on missing), some set, some archived, one conflict."""
     chain = Chain(state)
     try:
-        for fn, profile in (("history::init_history", "lottery_multi"), ("history_bridge::init_bridge", "lottery"),
-                            ("legacy_bridge::enable_legacy_mirror", "lottery_multi")):
-            chain.run(f"{profile}::{fn}", [], profile=profile)
+        from dualwrite.sim.genesis import DEPLOY_STEPS, run_steps
+
+        run_steps(chain, DEPLOY_STEPS)  # a container started on the folder has deployed its chain already
+        chain.run("lottery_multi::legacy_bridge::enable_legacy_mirror", [], profile="lottery_multi")
         chain.run("lottery_multi::legacy_bridge::init_dual_write", ["bool:true", "bool:false"], profile="lottery_multi")
         for i in [*preset, *archived]:
             chain.run("lottery_multi::legacy_bridge::set_expected_hash", [f"u64:{i}", f"hex:{h(i)}"],
