@@ -11,21 +11,9 @@ from dualwrite.cli.options import backend_options, opened
 from dualwrite.cli.progress import progress
 from dualwrite.cli.render import emit_json
 from dualwrite.errors import ExitCode, InputError
-from dualwrite.words import count
+from dualwrite.words import count, id_ranges
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
-
-
-def id_ranges(ids: list[int], limit: int = 40) -> str:
-    """``3-7, 12, 20-21`` (at most ``limit`` runs, then how many more)."""
-    runs: list[tuple[int, int]] = []
-    for i in sorted(ids):
-        if runs and i == runs[-1][1] + 1:
-            runs[-1] = (runs[-1][0], i)
-        else:
-            runs.append((i, i))
-    text = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs[:limit])
-    return text + (f", … ({count(len(runs) - limit, 'more run')})" if len(runs) > limit else "")
 
 
 def _duration(text: str, option: str) -> float:

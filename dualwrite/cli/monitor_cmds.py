@@ -76,7 +76,7 @@ def metrics_cmd(textfile, pending_grace, jobs, cfg):
 
 @click.command("monitor")
 @click.option("--listen", default="127.0.0.1:9464", show_default=True, metavar="HOST:PORT",
-              help="Where to serve /metrics and /healthz (port 0: any free port, logged).")
+              help="Where to serve /metrics, /status and /healthz (port 0: any free port, logged).")
 @click.option("--interval", default="60s", show_default=True, metavar="DURATION", help="Time between checks.")
 @click.option("--full-every", type=click.IntRange(1), default=60, show_default=True, metavar="N",
               help="Over RPC, every Nth cycle reads every lottery; the others read only those the new blocks' "
@@ -113,7 +113,7 @@ def monitor_cmd(listen, interval, full_every, pending_grace, jobs, cfg):
         h, p = mon.address
         shown = f"[{h}]" if ":" in h else h
         logging.getLogger("dualwrite.monitor").info(
-            "serving http://%s:%d/metrics and /healthz; checking %s every %gs, pending grace %gs",
+            "serving http://%s:%d/metrics, /status and /healthz; checking %s every %gs, pending grace %gs",
             shown, p, cfg.backend, every.total_seconds(), grace.total_seconds())
         while not stop.wait(3600):
             pass
