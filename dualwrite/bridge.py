@@ -20,6 +20,7 @@ from dualwrite.backends.base import Backend, TxnResult
 from dualwrite.bcs import parse_hex
 from dualwrite.bcs.layout import layout_of
 from dualwrite.errors import DualwriteError, FieldError, InputError, MoveAbort, SubmissionUnknown
+from dualwrite.words import count
 
 if TYPE_CHECKING:  # pragma: no cover
     from dualwrite.structs import DualWriteStatus, LegacySummary, LotterySummary
@@ -55,7 +56,7 @@ def parse_hash(text: str, what: str = "HASH", *, any_length: bool = False) -> by
     except FieldError as e:
         raise InputError(f"{what}: {e.reason}") from None
     if not any_length and len(raw) != HASH_BYTES:
-        raise InputError(f"{what}: {len(raw)} bytes, an expected hash is {HASH_BYTES} (pass --any-length to send it anyway)")
+        raise InputError(f"{what}: {count(len(raw), 'byte')}, an expected hash is {HASH_BYTES} (pass --any-length to send it anyway)")
     return raw
 
 

@@ -84,10 +84,11 @@ def parse_id_token(part: str, where: str) -> tuple[int, int]:
 
 
 def _tokens(spec: str, where: str) -> list[str]:
-    """Items of one argument: separated by commas or single spaces, nothing around them."""
+    """Items of one argument: separated by a comma, a single space, or a comma and a space (``3-7, 12``, as
+    the tool prints id ranges), nothing around them."""
     if spec != spec.strip(" ") or any(c.isspace() and c != " " for c in spec):
         raise InputError(f"{where} {excerpt(spec)}: leading, trailing or non-space whitespace in an id")
-    parts = [p for p in spec.replace(",", " ").split(" ")]
+    parts = [p for p in spec.replace(", ", ",").replace(",", " ").split(" ")]
     if any(p == "" for p in parts):
         raise InputError(f"{where} {excerpt(spec)}: an empty item (two separators in a row)")
     return parts

@@ -39,6 +39,7 @@ from dualwrite.backends.base import Backend, ModuleAddresses, TxnResult
 from dualwrite.backends.cli_output import failure, find_abort
 from dualwrite.backends.events import EVENTS_MAX_PAGES, EVENTS_PAGE, EVENTS_TIMEOUT_S, page_through
 from dualwrite.errors import BackendError, BackendUnavailable, ChainChanged, InputError, TransientBackendError
+from dualwrite.words import count
 
 RETRY_STATUS = frozenset({429, 502, 503, 504})
 BACKOFF_BASE_S = 0.05
@@ -386,7 +387,7 @@ class RpcClient:
                 _deadline.at = None
             if attempt >= self.retries:
                 if isinstance(err, BackendUnavailable) or late:  # nobody answers, or never a whole answer
-                    self._down = f"{err.message} (after {attempt + 1} attempts)"
+                    self._down = f"{err.message} (after {count(attempt + 1, 'attempt')})"
                     err = BackendUnavailable(self._down)
                 raise err
             attempt += 1
@@ -422,12 +423,12 @@ class RpcClient:
                 f"RPC node {self.url}: {what}: HTTP 429, and the node asks to wait {asked:g}s (Retry-After: "
                 f"{r.headers.get('Retry-After', '').strip()}) before the next request, longer than the "
                 f"{RETRY_AFTER_CAP_S:g}s a retry waits: not retried"
-                + (f" (after {r.extensions['dualwrite_retries']} retries)" if r.extensions.get("dualwrite_retries") else "")
+                + (f" (after {count(r.extensions['dualwrite_retries'], 'retry')})" if r.extensions.get("dualwrite_retries") else "")
                 + f": {text}")
         if r.status_code in RETRY_STATUS:
             n = r.extensions.get("dualwrite_retries", self.retries)
             return TransientBackendError(f"RPC node {self.url}: {what}: HTTP {r.status_code} after "
-                                         f"{n} {'retry' if n == 1 else 'retries'}: {text}")
+                                         f"{count(n, 'retry')}: {text}")
         abort = find_abort(text)
         if abort is not None:
             return abort
