@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from dualwrite.cli.options import backend_options, opened
-from dualwrite.cli.render import emit_json
+from dualwrite.cli.render import emit_json, emit_json_text
 from dualwrite.errors import ExitCode, InputError
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
@@ -81,7 +81,7 @@ def plan_cmd(summaries, out, replace, cfg, as_json):
     if out:
         p = p.write(out)
     if as_json:
-        sys.stdout.write(raw.decode("utf-8"))
+        emit_json_text(raw.decode("utf-8"))
         return
     click.echo(f"backend: {p.target.describe}")
     f = p.flags
