@@ -20,7 +20,7 @@ from dualwrite.backends.base import Backend, TxnResult
 from dualwrite.bcs import parse_hex
 from dualwrite.bcs.layout import layout_of
 from dualwrite.errors import DualwriteError, FieldError, InputError, MoveAbort, SubmissionUnknown
-from dualwrite.wording import bad_value, excerpt
+from dualwrite.bad_values import bad_value, excerpt
 
 if TYPE_CHECKING:  # pragma: no cover
     from dualwrite.structs import DualWriteStatus, LegacySummary, LotterySummary

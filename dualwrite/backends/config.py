@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 from dualwrite.backends.base import ModuleAddresses
 from dualwrite.errors import InputError, SettingError
 from dualwrite.knobs import KNOBS, Knob
-from dualwrite.wording import expected_choices, expected_number
+from dualwrite.bad_values import expected_choices, expected_number
 
 _INT_TEXT = re.compile(r"[0-9]+")
 _FLOAT_TEXT = re.compile(r"[0-9]+(\.[0-9]*)?|\.[0-9]+")

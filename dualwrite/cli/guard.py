@@ -12,7 +12,7 @@ one but ``sim serve --fault-seed``, a seed. ``check_values`` walks the argv as c
 as a word of its own, which click's parser does not tell.
 
 **A bad value.** ``worded`` gives every parameter of a loaded command a type whose failures read
-like the backend settings' (``dualwrite.wording``): ``LOTTERY_ID 'abc': expected a whole number from 0
+like the backend settings' (``dualwrite.bad_values``): ``LOTTERY_ID 'abc': expected a whole number from 0
 to 18446744073709551615``, ``--show 'bad': expected one of: failing, all``.
 """
 
@@ -23,7 +23,7 @@ from typing import Any
 
 import click
 
-from dualwrite.wording import bad_value, excerpt, expected_choices, expected_number
+from dualwrite.bad_values import bad_value, excerpt, expected_choices, expected_number
 
 #: option names whose values are never shown (a value of theirs that starts with '-' is refused unseen)
 _SECRET_NAME = re.compile(r"(key|secret|token|password|header)(?!.*file)", re.IGNORECASE)
@@ -52,7 +52,7 @@ def _secret(opt: click.Option) -> bool:
 
 
 class BadValue(click.BadParameter):
-    """A bad value, worded as ``dualwrite.wording`` words them: the line names the parameter itself."""
+    """A bad value, worded as ``dualwrite.bad_values`` words them: the line names the parameter itself."""
 
     def format_message(self) -> str:
         return self.message
