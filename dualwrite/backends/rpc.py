@@ -117,12 +117,14 @@ class RpcClient:
                 self._urls[path] = url
         return url
 
-    def _send(self, method: str, path: str, params: dict | None = None, json_body: Any = None) -> httpx.Response:
+    def _send(self, method: str, path: str, params: dict | None = None, json_body: Any = None,
+              content: bytes | None = None, content_type: str | None = None) -> httpx.Response:
         headers = self._headers
-        content = None
         if json_body is not None:
             content = json.dumps(json_body, separators=(",", ":")).encode()
-            headers = [*headers, ("Content-Type", "application/json")]
+            content_type = "application/json"
+        if content_type is not None:
+            headers = [*headers, ("Content-Type", content_type)]
         req = httpx.Request(method, self._url(path), params=params, headers=headers, content=content,
                             extensions={"timeout": self._timeout})
         r = self.transport.handle_request(req)
@@ -159,8 +161,10 @@ class RpcClient:
             return None
         return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
-    def request(self, method: str, path: str, *, what: str, **kw: Any) -> httpx.Response:
-        """One request, retried while the failure is transient; the last answer or a BackendError."""
+    def request(self, method: str, path: str, *, what: str, retry_status: frozenset[int] = RETRY_STATUS,
+                **kw: Any) -> httpx.Response:
+        """One request, retried while the failure is transient (a connection error, an answer whose status is
+        in ``retry_status``); the last answer or a BackendError."""
         if self._down is not None:  # the node did not answer a whole retry series: do not hammer it
             raise BackendUnavailable(self._down)
         attempt = 0
@@ -176,7 +180,7 @@ class RpcClient:
             else:
                 if self.chain_id is None:
                     self.chain_id = r.headers.get("x-supra-chain-id")
-                if r.status_code not in RETRY_STATUS:
+                if r.status_code not in retry_status:
                     return r
                 wait = self._retry_after(r) if r.status_code == 429 else None
                 if attempt >= self.retries or (wait is not None and wait > RETRY_AFTER_CAP_S):
@@ -329,10 +333,14 @@ class RpcBackend:
     def run(self, function: str, args: list[str]) -> TxnResult:
         raise InputError(self.refusal(f"{function} is a write"))
 
+    def tx_writer(self) -> None:
+        return None
+
     @staticmethod
     def refusal(what: str) -> str:
-        return (f"the rpc backend is read-only: {what}; writes need a backend that holds the keys "
-                f"({WRITE_BACKENDS}), e.g. --backend podman --rpc-url URL")
+        return (f"the rpc backend is read-only without a key: {what}; writes need --private-key-file FILE (signed "
+                f"here, submitted to the node) or a backend that holds the keys ({WRITE_BACKENDS}), "
+                f"e.g. --backend podman --rpc-url URL")
 
     def describe(self) -> str:
         return f"rpc ({self.client.describe()})"
@@ -379,7 +387,8 @@ class RpcBackend:
 
 
 class SplitBackend:
-    """Writes through one backend (the CLI, which holds the keys), reads through another (the node)."""
+    """Writes through one backend (the CLI, which holds the keys, or the ``RpcWriter``), reads through another
+    (the node)."""
 
     in_process = False
 
@@ -390,6 +399,11 @@ class SplitBackend:
 
     def run(self, function: str, args: list[str]) -> TxnResult:
         return self.writer.run(function, args)
+
+    def tx_writer(self):
+        """The writer's ``RpcWriter`` when writes go over RPC, else None."""
+        fn = getattr(self.writer, "tx_writer", None)
+        return fn() if callable(fn) else None
 
     def view(self, function: str, args: list[str]) -> list[Any]:
         return self.reader.view(function, args)
