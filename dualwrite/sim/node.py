@@ -102,28 +102,37 @@ class Mempool:
         self.dropped = 0  # by the txn-drop fault
         self.expired = 0
         self._chain = Chain(state, **chain_kwargs)
-        self.seed = chain_seed(self._chain.store)
+        self._seed: bytes | None = None  # read (or made) on first use: starting the node writes nothing
         self._auth: dict[str, str] = {}
+        self._exists: set[str] = set()
         self._last_heartbeat = 0.0
         self.thread = threading.Thread(target=self._run, name="sim-node-executor", daemon=True)
         self.thread.start()
 
     # -- accounts ----------------------------------------------------------------------------------
 
-    def authentication_key(self, address: str) -> str:
-        from dualwrite.sim.keys import authentication_key
+    def authentication_key(self, chain, address: str) -> str:
+        from dualwrite.sim.keys import authentication_key, chain_seed
 
         key = self._auth.get(address)
         if key is None:
-            key = self._auth[address] = authentication_key(self.seed, address)
+            if self._seed is None:
+                self._seed = chain_seed(chain.store)
+            key = self._auth[address] = authentication_key(self._seed, address)
         return key
 
     def account_exists(self, chain, address: str) -> bool:
+        """A module account, a profile's, one that has sent transactions, or one ``sim key`` was asked for."""
         from dualwrite.sim.keys import issued
 
+        if address in self._exists:
+            return True
         a = chain.addresses
-        return (address in (a.lottery_multi, a.lottery) or address in a.profiles().values()
-                or chain.sequence_number(address) > 0 or issued(chain.store, address))
+        if (address in (a.lottery_multi, a.lottery) or address in a.profiles().values()
+                or chain.sequence_number(address) > 0 or issued(chain.store, address)):
+            self._exists.add(address)
+            return True
+        return False
 
     # -- submit --------------------------------------------------------------------------------------
 
@@ -148,7 +157,7 @@ class Mempool:
             raise Refused(400, "Transaction validation failed: INVALID_SIGNATURE")
         if not self.account_exists(chain, sender):
             raise Refused(400, f"Transaction validation failed: SENDING_ACCOUNT_DOES_NOT_EXIST ({sender})")
-        if len(auth["public_key"]) != 32 or txn.hex0x(txn.auth_key(auth["public_key"])) != self.authentication_key(sender):
+        if len(auth["public_key"]) != 32 or txn.hex0x(txn.auth_key(auth["public_key"])) != self.authentication_key(chain, sender):
             raise Refused(400, f"Transaction validation failed: INVALID_AUTH_KEY (the public key is not account "
                                f"{sender}'s)")
         now_s = chain.clock_us() / 1e6
@@ -199,7 +208,7 @@ class Mempool:
         with self.cond:
             if w.hash in self.by_hash:
                 return w.hash  # the same bytes again: already waiting
-            if chain.transaction(w.hash) is not None:
+            if chain.store.conn.execute("SELECT 1 FROM node_txns WHERE hash=?", (w.hash,)).fetchone() is not None:
                 raise Refused(400, f"Transaction validation failed: SEQUENCE_NUMBER_TOO_OLD (transaction {w.hash} "
                                    f"is committed already)")
             n = chain.sequence_number(w.sender)

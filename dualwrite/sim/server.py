@@ -456,7 +456,7 @@ class Handler(BaseHTTPRequestHandler):
         pool = self.server.mempool
         if not pool.account_exists(chain, addr):
             raise HttpError(404, f"Account not found: {addr}")
-        return {"sequence_number": chain.sequence_number(addr), "authentication_key": pool.authentication_key(addr)}
+        return {"sequence_number": chain.sequence_number(addr), "authentication_key": pool.authentication_key(chain, addr)}
 
 
 def serve(state: Path, host: str = "127.0.0.1", port: int = 0, faults: Faults | None = None, *,

@@ -54,6 +54,7 @@ CREATE TABLE IF NOT EXISTS node_txns (hash TEXT PRIMARY KEY, sender TEXT NOT NUL
     status TEXT NOT NULL, vm_status TEXT NOT NULL, version INTEGER NOT NULL, gas_used INTEGER NOT NULL,
     max_gas INTEGER NOT NULL, gas_unit_price INTEGER NOT NULL, expiration_secs INTEGER NOT NULL,
     function TEXT NOT NULL, arguments TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS transactions_hash ON transactions (hash);
 """
 
 #: schema 2 had no accounts: each sender's count of transactions is its sequence number
@@ -63,6 +64,7 @@ CREATE TABLE IF NOT EXISTS node_txns (hash TEXT PRIMARY KEY, sender TEXT NOT NUL
     status TEXT NOT NULL, vm_status TEXT NOT NULL, version INTEGER NOT NULL, gas_used INTEGER NOT NULL,
     max_gas INTEGER NOT NULL, gas_unit_price INTEGER NOT NULL, expiration_secs INTEGER NOT NULL,
     function TEXT NOT NULL, arguments TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS transactions_hash ON transactions (hash);
 INSERT OR IGNORE INTO accounts (addr, sequence_number) SELECT sender, COUNT(*) FROM transactions GROUP BY sender
 """
 
