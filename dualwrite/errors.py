@@ -116,6 +116,13 @@ class TransientBackendError(BackendError):
     transient = True
 
 
+class ChainChanged(BackendError):
+    """The node answered for another chain than the one it answered for at the start of this run
+    (``x-supra-chain-id``, or the chain id endpoint): the run stops (exit 3), it never reports on
+    two chains at once. Nothing from the other chain's answer is used; every later request of the
+    same client fails the same way."""
+
+
 class SubmissionUnknown(BackendError):
     """A run whose outcome the CLI did not see (``… might still succeed``): it may have been
     submitted and may still commit, so it is looked up (by hash, or by re-reading the state it

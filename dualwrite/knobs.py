@@ -85,6 +85,13 @@ KNOBS: tuple[Knob, ...] = (
          "(provider keys; never printed). Repeatable; the environment gives one per line.", secret=True),
     Knob("rpc_timeout", "float", 10.0, "--rpc-timeout", None, "Seconds per RPC request [default: 10].", lo=0.1, hi=86_400),
     Knob("rpc_retries", "int", 8, "--rpc-retries", None, "Retries of a failed RPC read [default: 8].", lo=0, hi=100),
+    Knob("call_timeout", "float", 30.0, "--call-timeout", "DUALWRITE_CALL_TIMEOUT", "Seconds one RPC request may take "
+         "in all, its whole answer read (--rpc-timeout bounds each wait within it); then it counts as a failed "
+         "read [default: 30].", lo=0.1, hi=86_400),
+    Knob("events_max_pages", "int", 10_000, "--events-max-pages", "DUALWRITE_EVENTS_MAX_PAGES", "RPC: an events scan "
+         "of one event type stops (exit 3, saying where) after this many pages of 100 [default: 10000].", lo=1, hi=10**7),
+    Knob("events_timeout", "float", 900.0, "--events-timeout", "DUALWRITE_EVENTS_TIMEOUT", "RPC: seconds an events "
+         "scan of one event type may take; then it stops (exit 3, saying where) [default: 900].", lo=0.1, hi=86_400),
     Knob("events_checkpoint", "path", None, "--events-checkpoint", "DUALWRITE_EVENTS_CHECKPOINT", "RPC: incremental "
          "event scans from this checkpoint (must exist: dualwrite events --init-checkpoint FILE creates it)."),
     Knob("writes", "choice", "auto", "--writes", "DUALWRITE_WRITES", "Where writes go: rpc (signed here with "
@@ -97,7 +104,8 @@ KNOBS: tuple[Knob, ...] = (
     Knob("tx_ttl", "int", 60, "--tx-ttl", "DUALWRITE_TX_TTL", "RPC writes: a transaction expires this many seconds "
          "after the node's clock [default: 60; at most the node's max_transaction_time_to_live_seconds].",
          lo=1, hi=86_400),
-    Knob("timeout", "float", 120.0, "--timeout", None, "Seconds per CLI call [default: 120].", lo=0.1, hi=86_400),
+    Knob("timeout", "float", 120.0, "--timeout", None, "Seconds per Supra CLI call [default: 120] (also "
+         "--cli-timeout; on cutover status only --cli-timeout).", lo=0.1, hi=86_400, aliases=("--cli-timeout",)),
     Knob("retries", "int", 2, "--retries", None, "Retries of transient failures [default: 2].", lo=0, hi=10),
 )
 

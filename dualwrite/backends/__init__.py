@@ -86,7 +86,9 @@ def _rpc_reader(cfg: BackendConfig):
     from dualwrite.backends.rpc import RpcBackend, parse_headers
 
     return RpcBackend(cfg.node_url, cfg.addresses, headers=parse_headers(cfg.rpc_headers), timeout=cfg.rpc_timeout,
-                      retries=cfg.rpc_retries, connections=64, checkpoint=cfg.events_checkpoint)
+                      retries=cfg.rpc_retries, connections=64, checkpoint=cfg.events_checkpoint,
+                      call_timeout=cfg.call_timeout, events_max_pages=cfg.events_max_pages,
+                      events_timeout=cfg.events_timeout)
 
 
 def writes_over_rpc(cfg: BackendConfig) -> bool:

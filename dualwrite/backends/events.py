@@ -14,15 +14,21 @@ import json
 import os
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from dualwrite.backends.base import ModuleAddresses
-from dualwrite.errors import InputError
+from dualwrite.errors import BackendError, InputError
 
 CHECKPOINT_FORMAT = "dualwrite-events-checkpoint/1"
+EVENTS_PAGE = 100  # the node's largest page
+#: the budget of one scan of one event type (``--events-max-pages``, ``--events-timeout``): a node whose
+#: cursor never ends cannot keep a run reading; past it the scan stops and says where
+EVENTS_MAX_PAGES = 10_000
+EVENTS_TIMEOUT_S = 900.0
 
 #: the events of the three modules, by the short kind names ``dualwrite events --kind`` takes
 KINDS: dict[str, tuple[str, str, str]] = {
@@ -46,6 +52,62 @@ def event_type(addresses: ModuleAddresses, kind: str) -> str:
 def kind_of(type_name: str) -> str:
     name = type_name.rsplit("::", 1)[-1]
     return next((k for k, v in KINDS.items() if v[2] == name), name)
+
+
+class EventScanStopped(BackendError):
+    """An events scan that could not end: the node repeated a cursor, or the scan ran past its page or
+    time budget. The message says where it stopped (the last block height read, the cursor to resume)."""
+
+
+def _shown(cursor: str | None) -> str:
+    if cursor is None:
+        return "none"
+    return cursor if len(cursor) <= 200 and cursor.isascii() and cursor.isprintable() and " " not in cursor \
+        else f"(not shown: {len(cursor)} characters)"
+
+
+def page_through(source, event_type: str, start_height: int | None = None, end_height: int | None = None,
+                 cursor: str | None = None, *, want: int | None = None):
+    """Pages of ``event_type`` from ``source.events_page`` to the end (an empty cursor or page), or until
+    ``want`` events: yields ``(events, the cursor after them)``. A cursor the node gave before (it would
+    page forever), more pages than ``source.events_max_pages`` or longer than ``source.events_timeout``
+    seconds raise ``EventScanStopped`` naming the last height read and the cursor to resume from."""
+    max_pages = getattr(source, "events_max_pages", None) or EVENTS_MAX_PAGES
+    budget = getattr(source, "events_timeout", None) or EVENTS_TIMEOUT_S
+    give_up = time.monotonic() + budget
+    seen = {cursor} if cursor else set()
+    pages = got = 0
+    last_height = start_height
+    kind = kind_of(event_type)
+
+    def stopped(why: str) -> EventScanStopped:
+        where = f"block height {last_height}" if last_height is not None else "the start"
+        return EventScanStopped(
+            f"{getattr(source, 'url', 'node')}: events {event_type.rsplit('::', 1)[-1]}: {why}; stopped after "
+            f"{pages} pages ({got} events) at {where}, cursor {_shown(cursor)} (resume: dualwrite events --kind "
+            f"{kind} --cursor CURSOR, or --from-height {last_height if last_height is not None else 0})")
+
+    while True:
+        if pages >= max_pages:
+            raise stopped(f"more than {max_pages} pages (--events-max-pages)")
+        if time.monotonic() > give_up:
+            raise stopped(f"longer than {budget:g}s (--events-timeout)")
+        size = EVENTS_PAGE if want is None else min(EVENTS_PAGE, want - got)
+        data, nxt = source.events_page(event_type, start_height, end_height, size, cursor)
+        pages += 1
+        got += len(data)
+        if data:
+            try:
+                last_height = int(data[-1].get("block_height", last_height))
+            except (TypeError, ValueError, AttributeError):
+                pass
+        yield data, nxt
+        if not nxt or not data or (want is not None and got >= want):
+            return
+        if nxt in seen:
+            raise stopped(f"the node gave cursor {_shown(nxt)} a second time (it would page forever)")
+        seen.add(nxt)
+        cursor = nxt
 
 
 def lottery_of(event: dict[str, Any]) -> int | None:
@@ -248,12 +310,8 @@ class ChainEvents:
     def events_page(self, event_type: str, start_height=None, end_height=None, limit: int = 100, cursor=None):
         return self.chain.events_page(event_type, start_height, end_height, limit, cursor)
 
-    def events(self, event_type: str, start_height=None, end_height=None, cursor=None, max_pages: int = 1_000_000):
-        for _ in range(max_pages):
-            data, cursor = self.events_page(event_type, start_height, end_height, 100, cursor)
-            yield data, cursor
-            if not cursor or not data:
-                return
+    def events(self, event_type: str, start_height=None, end_height=None, cursor=None):
+        return page_through(self, event_type, start_height, end_height, cursor)
 
     def block(self, height: int | None = None) -> dict[str, Any]:
         from dualwrite.sim.chain import block_header

@@ -20,15 +20,18 @@ _pause = threading.Event()  # never set: wait(t) is an interruptible pause betwe
 def transaction_by_hash(rpc_url: str, headers: tuple[str, ...], txn_hash: str,
                         window: float) -> tuple[dict[str, Any] | None, str]:
     """The node's transaction JSON once its status is final, else ``(None, why not)`` after *window* seconds."""
-    from dualwrite.backends.rpc import RpcClient, parse_headers
+    from dualwrite.backends.rpc import MAX_BYTES, RpcClient, parse_headers
 
-    client = RpcClient(rpc_url, headers=parse_headers(headers), timeout=max(1.0, min(window, 10.0)), retries=0)
+    per_request = max(1.0, min(window, 10.0))
+    client = RpcClient(rpc_url, headers=parse_headers(headers), timeout=per_request, retries=0,
+                       call_timeout=per_request)
     deadline = time.monotonic() + window
     pause = 0.2
     try:
         while True:
             try:
-                r = client.request("GET", f"rpc/v3/transactions/{txn_hash}", what=f"transaction {txn_hash}")
+                r = client.request("GET", f"rpc/v3/transactions/{txn_hash}", what=f"transaction {txn_hash}",
+                                   limit=MAX_BYTES["transaction"])
             except BackendUnavailable as e:
                 return None, str(e)  # nobody answers: no point polling
             except BackendError as e:

@@ -13,6 +13,13 @@ flow, diff, verify and heal see one ``Backend`` either way.
 
 Provider keys (``--rpc-header 'Name: value'``) are sent on every request and never printed:
 ``describe`` names the URL without its userinfo or query, and the header names only.
+
+A hostile or broken node cannot hold a run: every request has a whole-answer deadline
+(``call_timeout``; httpx's timeouts are per read, so the deadline is enforced on every socket read
+and write through the connection pool's network backend), every answer is read as a stream and
+abandoned past its size limit (``MAX_BYTES``), the chain id of the first answer is pinned and an
+answer for another chain stops the run (``ChainChanged``), and redirects are refused with the URL
+they point to. One request path (``RpcClient.request``) carries all of it, so every caller inherits it.
 """
 
 from __future__ import annotations
@@ -30,13 +37,21 @@ import httpx
 
 from dualwrite.backends.base import Backend, ModuleAddresses, TxnResult
 from dualwrite.backends.cli_output import failure, find_abort
-from dualwrite.errors import BackendError, BackendUnavailable, InputError, TransientBackendError
+from dualwrite.backends.events import EVENTS_MAX_PAGES, EVENTS_PAGE, EVENTS_TIMEOUT_S, page_through
+from dualwrite.errors import BackendError, BackendUnavailable, ChainChanged, InputError, TransientBackendError
 
 RETRY_STATUS = frozenset({429, 502, 503, 504})
 BACKOFF_BASE_S = 0.05
 BACKOFF_CAP_S = 1.0
-RETRY_AFTER_CAP_S = 60.0
-EVENTS_PAGE = 100  # the node's maximum
+RETRY_AFTER_CAP_S = 60.0  # the longest Retry-After one retry waits; a node asking for more is not retried
+CALL_TIMEOUT_S = 30.0  # the whole-answer deadline of one request (--call-timeout)
+KIB, MIB = 1 << 10, 1 << 20
+#: the largest answer read, by endpoint kind (README "Reads over the RPC node"): a view's result (a
+#: summary, a page of ids, the pending list) is kilobytes, a page of 100 events about 150 KiB, a block
+#: with its transactions can be large; past its limit an answer is abandoned unread (exit 3)
+MAX_BYTES = {"view": 4 * MIB, "events": 8 * MIB, "block": 16 * MIB, "transaction": 4 * MIB,
+             "account": 64 * KIB, "chain_id": 64 * KIB}
+DEFAULT_MAX_BYTES = 4 * MIB
 
 WRITE_BACKENDS = "local, docker, docker-compose, podman, auto or sim"
 _backoff_wait = threading.Event()  # never set: wait(t) is an interruptible back-off
@@ -63,6 +78,107 @@ def parse_headers(items: tuple[str, ...] | list[str]) -> dict[str, str]:
     return out
 
 
+def _size(n: int) -> str:
+    return f"{n // MIB} MiB" if n >= MIB and n % MIB == 0 else f"{n // KIB} KiB" if n % KIB == 0 else f"{n} bytes"
+
+
+class _Deadline(threading.local):
+    """The monotonic time the current thread's request must be finished by (None: no request)."""
+
+    at: float | None = None
+
+
+_deadline = _Deadline()
+
+
+def _clamp(timeout: float | None, exc: type[Exception]) -> float | None:
+    """A socket wait of at most ``timeout`` and never past the request's deadline (then ``exc``)."""
+    at = _deadline.at
+    if at is None:
+        return timeout
+    left = at - time.monotonic()
+    if left <= 0:
+        raise exc("the request's deadline passed")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream:
+    """A connection whose every read and write waits no longer than the request's deadline allows: a
+    node trickling its answer a byte at a time cannot keep a request alive past ``call_timeout``."""
+
+    def __init__(self, inner) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        import httpcore
+
+        return self._inner.read(max_bytes, _clamp(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        import httpcore
+
+        self._inner.write(buffer, _clamp(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(self, ssl_context, server_hostname: str | None = None, timeout: float | None = None):
+        import httpcore
+
+        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname,
+                                                     _clamp(timeout, httpcore.ConnectTimeout)))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend:
+    """httpcore's synchronous network backend, its streams wrapped in ``_DeadlineStream``."""
+
+    def __init__(self) -> None:
+        import httpcore
+
+        self._inner = httpcore.SyncBackend()
+
+    def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        import httpcore
+
+        return _DeadlineStream(self._inner.connect_tcp(host, port, _clamp(timeout, httpcore.ConnectTimeout),
+                                                       local_address, socket_options))
+
+    def connect_unix_socket(self, path, timeout=None, socket_options=None):
+        import httpcore
+
+        return _DeadlineStream(self._inner.connect_unix_socket(path, _clamp(timeout, httpcore.ConnectTimeout),
+                                                               socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+def _transport(connections: int) -> httpx.HTTPTransport:
+    """httpx's transport with the deadline network backend under its connection pool (httpx takes no
+    network backend argument; its pool, httpcore's ``ConnectionPool``, does: set where it keeps it)."""
+    t = httpx.HTTPTransport(limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+                            retries=0)
+    pool = t._pool
+    if not hasattr(pool, "_network_backend"):  # pragma: no cover - a change in httpcore: fail loudly, not silently
+        raise RuntimeError("httpcore.ConnectionPool has no _network_backend: the RPC deadline cannot be enforced")
+    pool._network_backend = _DeadlineBackend()
+    return t
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _redirect_base(target: httpx.URL, path: str) -> str:
+    """The base URL to give instead, when the redirect target ends with the endpoint's own path."""
+    shown = redact_url(str(target))
+    tail = "/" + path
+    return shown[: -len(path)] if shown.endswith(tail) else shown
+
+
 def _arg(text: str) -> Any:
     """A CLI ``TYPE:VALUE`` argument as the node's Move JSON argument."""
     kind, _, value = text.partition(":")
@@ -82,7 +198,8 @@ class RpcClient:
     default_hooks: list = []
 
     def __init__(self, url: str, *, headers: dict[str, str] | None = None, timeout: float = 10.0,
-                 retries: int = 8, connections: int = 16) -> None:
+                 retries: int = 8, connections: int = 16, call_timeout: float = CALL_TIMEOUT_S,
+                 events_max_pages: int | None = None, events_timeout: float | None = None) -> None:
         p = urlsplit(url)
         if p.scheme not in ("http", "https") or not p.hostname:
             raise InputError(f"--rpc-url {redact_url(url)!r}: expected an http:// or https:// URL")
@@ -93,16 +210,21 @@ class RpcClient:
         # httpx's transport directly: a pooled keep-alive connection per thread in flight, no client-side
         # cookie/auth/redirect layers (a node API has none of those); measured 1.6x the requests per CPU
         # second of httpx.Client.request on this machine
-        self.transport = httpx.HTTPTransport(
-            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections), retries=0)
+        self.transport = _transport(connections)
         self.base = httpx.URL(base)
-        self._headers = [("Accept", "application/json"), ("User-Agent", f"dualwrite/{_version()} httpx"),
-                         *(headers or {}).items()]
+        # identity: an answer's size limit is its size on the wire and in memory (no unasked-for inflation)
+        self._headers = [("Accept", "application/json"), ("Accept-Encoding", "identity"),
+                         ("User-Agent", f"dualwrite/{_version()} httpx"), *(headers or {}).items()]
         self._timeout = {"connect": min(timeout, 5.0), "read": timeout, "write": timeout, "pool": timeout}
+        self.call_timeout = call_timeout
+        self.events_max_pages = events_max_pages or EVENTS_MAX_PAGES
+        self.events_timeout = events_timeout or EVENTS_TIMEOUT_S
         self._urls: dict[str, httpx.URL] = {}
         self.hooks: list = list(RpcClient.default_hooks)  # called with each response
         self._down: str | None = None
-        self.chain_id: str | None = None
+        self._changed: str | None = None  # set once an answer named another chain: every later request fails
+        self._chain_lock = threading.Lock()
+        self.chain_id: str | None = None  # pinned by the first answer that names it
         self.requests = 0
         self.retried = 0
 
@@ -117,25 +239,80 @@ class RpcClient:
                 self._urls[path] = url
         return url
 
-    def _send(self, method: str, path: str, params: dict | None = None, json_body: Any = None,
-              content: bytes | None = None, content_type: str | None = None) -> httpx.Response:
+    def _send(self, method: str, path: str, params: dict | None = None, json_body: Any = None, *,
+              content: bytes | None = None, content_type: str | None = None, what: str = "",
+              limit: int = DEFAULT_MAX_BYTES) -> httpx.Response:
+        """One attempt, within the deadline the caller set: the answer's head, the chain id check, then
+        its body read as a stream and abandoned past ``limit`` bytes."""
         headers = self._headers
         if json_body is not None:
             content = json.dumps(json_body, separators=(",", ":")).encode()
             content_type = "application/json"
-        if content_type is not None:
+        if content_type:
             headers = [*headers, ("Content-Type", content_type)]
         req = httpx.Request(method, self._url(path), params=params, headers=headers, content=content,
                             extensions={"timeout": self._timeout})
         r = self.transport.handle_request(req)
         try:
-            r.read()
+            self._check_chain(r.headers.get("x-supra-chain-id"), what)
+            length = r.headers.get("Content-Length", "")
+            if length.isdigit() and int(length) > limit:
+                raise _TooLarge(f"it announced {int(length):,} bytes")
+            chunks, total = [], 0
+            for chunk in r.iter_bytes():
+                total += len(chunk)
+                if total > limit:
+                    raise _TooLarge(f"stopped reading after {total:,} bytes")
+                chunks.append(chunk)
         finally:
             r.close()
-        r.request = req
+        # the whole body, decoded, as the answer (its Content-Encoding is undone already)
+        r = httpx.Response(r.status_code, headers=[(k, v) for k, v in r.headers.multi_items()
+                                                   if k.lower() != "content-encoding"],
+                           content=b"".join(chunks), request=req, extensions=r.extensions)
         for hook in self.hooks:
             hook(r)
         return r
+
+    def _check_chain(self, header: str | None, what: str) -> None:
+        """Pin the chain id the first answer names; an answer naming another one stops the run."""
+        if not header:
+            return
+        cid = header.strip()
+        if self.chain_id is None:
+            with self._chain_lock:
+                if self.chain_id is None:
+                    self.chain_id = cid
+        if cid != self.chain_id:
+            self._chain_changed(cid, f"{what}: x-supra-chain-id")
+
+    def _chain_changed(self, cid: str, where: str) -> None:
+        msg = (f"RPC node {self.url}: {where} says chain {cid}, but this run started on chain {self.chain_id}: "
+               f"stopped (nothing from chain {cid} was used; run again to check that chain)")
+        with self._chain_lock:
+            if self._changed is None:
+                self._changed = msg
+        raise ChainChanged(self._changed)
+
+    def check_chain(self) -> str:
+        """Read the chain id endpoint (``GET rpc/v3/transactions/chain_id``) and hold it to the pinned one
+        (pinning it if none yet); ``ChainChanged`` when it names another chain. Called before a write
+        that does not go through this client (the CLI signs it), so it never lands on another chain."""
+        what = "chain id"
+        r = self.request("GET", "rpc/v3/transactions/chain_id", what=what, limit=MAX_BYTES["chain_id"])
+        if r.status_code != 200:
+            raise self._error(r, what)
+        body = self._json(r, what)
+        if isinstance(body, bool) or not isinstance(body, (int, str)) or not str(body).strip().isdigit():
+            raise BackendError(f"RPC node {self.url}: {what}: expected a bare integer, got {str(body)[:80]}")
+        cid = str(int(body))
+        if self.chain_id is None:
+            with self._chain_lock:
+                if self.chain_id is None:
+                    self.chain_id = cid
+        if cid != self.chain_id:
+            self._chain_changed(cid, "the chain id endpoint")
+        return cid
 
     def describe(self) -> str:
         keys = f", headers {', '.join(self.header_names)} (values hidden)" if self.header_names else ""
@@ -161,39 +338,57 @@ class RpcClient:
             return None
         return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
-    def request(self, method: str, path: str, *, what: str, retry_status: frozenset[int] = RETRY_STATUS,
-                **kw: Any) -> httpx.Response:
+    def request(self, method: str, path: str, *, what: str, limit: int = DEFAULT_MAX_BYTES,
+                retry_status: frozenset[int] = RETRY_STATUS, **kw: Any) -> httpx.Response:
         """One request, retried while the failure is transient (a connection error, an answer whose status is
-        in ``retry_status``); the last answer or a BackendError."""
+        in ``retry_status``); the last answer or a BackendError.
+
+        Each attempt must have its whole answer within ``call_timeout`` seconds (else it is a failed
+        attempt, retried like a timeout), at most ``limit`` bytes of it (else ``BackendError``, not
+        retried), and for the chain the run started on (else ``ChainChanged``). The answer's
+        ``extensions["dualwrite_retries"]`` is how many retries it took, and on a 429 not retried
+        because of its Retry-After, ``extensions["dualwrite_retry_after"]`` the wait asked for."""
+        if self._changed is not None:  # an answer named another chain: nothing more from this node
+            raise ChainChanged(self._changed)
         if self._down is not None:  # the node did not answer a whole retry series: do not hammer it
             raise BackendUnavailable(self._down)
         attempt = 0
         while True:
             self.requests += 1
+            late = False
+            _deadline.at = time.monotonic() + self.call_timeout
             try:
-                r = self._send(method, path, **kw)
+                r = self._send(method, path, what=what, limit=limit, **kw)
             except httpx.TimeoutException as e:
+                late = _deadline.at is not None and time.monotonic() >= _deadline.at - 1e-3
                 err: BackendError = TransientBackendError(
-                    f"RPC node {self.url}: {what}: no answer in time ({type(e).__name__})")
+                    f"RPC node {self.url}: {what}: no whole answer within --call-timeout {self.call_timeout:g}s"
+                    if late else f"RPC node {self.url}: {what}: no answer in time ({type(e).__name__})")
             except (httpx.TransportError, OSError) as e:  # refused, reset, dropped mid-answer
                 err = BackendUnavailable(f"RPC node {self.url}: {what}: {_reason(e)}")
+            except _TooLarge as e:
+                raise BackendError(f"RPC node {self.url}: {what} ({method} {path}): the answer is larger than the "
+                                   f"{_size(limit)} limit of that endpoint ({e}); abandoned") from None
             else:
-                if self.chain_id is None:
-                    self.chain_id = r.headers.get("x-supra-chain-id")
+                r.extensions["dualwrite_retries"] = attempt
                 if r.status_code not in retry_status:
                     return r
                 wait = self._retry_after(r) if r.status_code == 429 else None
-                if attempt >= self.retries or (wait is not None and wait > RETRY_AFTER_CAP_S):
+                if wait is not None and wait > RETRY_AFTER_CAP_S:
+                    r.extensions["dualwrite_retry_after"] = wait
+                    return r
+                if attempt >= self.retries:
                     return r
                 attempt += 1
                 self.retried += 1
                 _backoff_wait.wait(wait if wait is not None else self._backoff(attempt))
                 continue
+            finally:
+                _deadline.at = None
             if attempt >= self.retries:
-                if isinstance(err, BackendUnavailable):
+                if isinstance(err, BackendUnavailable) or late:  # nobody answers, or never a whole answer
                     self._down = f"{err.message} (after {attempt + 1} attempts)"
-                    err.message = self._down
-                    err.args = (err.message,)
+                    err = BackendUnavailable(self._down)
                 raise err
             attempt += 1
             self.retried += 1
@@ -207,12 +402,33 @@ class RpcClient:
                                f"{r.text[:120]!r}") from None
 
     def _error(self, r: httpx.Response, what: str) -> Exception:
+        if 300 <= r.status_code < 400:
+            location = r.headers.get("Location")
+            if not location:
+                return BackendError(f"RPC node {self.url}: {what}: the node answered a redirect (HTTP {r.status_code}) "
+                                    f"without a Location; redirects are not followed")
+            target = r.request.url.join(location)
+            path = r.request.url.raw_path.decode("ascii", "replace").split("?", 1)[0].lstrip("/")
+            base_path = self.base.raw_path.decode("ascii", "replace").lstrip("/")
+            endpoint = path[len(base_path):] if path.startswith(base_path) else path
+            return BackendError(f"RPC node {self.url}: {what}: the node answered a redirect (HTTP {r.status_code}) to "
+                                f"{redact_url(str(target))}; redirects are not followed: give that URL "
+                                f"(--rpc-url {_redirect_base(target, endpoint)})")
         body = self._json(r, what) if r.content else {}
         message = body.get("message") if isinstance(body, dict) else None
         text = str(message) if message is not None else (r.text[:200] or r.reason_phrase)
+        asked = r.extensions.get("dualwrite_retry_after")
+        if asked is not None:
+            return TransientBackendError(
+                f"RPC node {self.url}: {what}: HTTP 429, and the node asks to wait {asked:g}s (Retry-After: "
+                f"{r.headers.get('Retry-After', '').strip()}) before the next request, longer than the "
+                f"{RETRY_AFTER_CAP_S:g}s a retry waits: not retried"
+                + (f" (after {r.extensions['dualwrite_retries']} retries)" if r.extensions.get("dualwrite_retries") else "")
+                + f": {text}")
         if r.status_code in RETRY_STATUS:
+            n = r.extensions.get("dualwrite_retries", self.retries)
             return TransientBackendError(f"RPC node {self.url}: {what}: HTTP {r.status_code} after "
-                                         f"{self.retries} retries: {text}")
+                                         f"{n} {'retry' if n == 1 else 'retries'}: {text}")
         abort = find_abort(text)
         if abort is not None:
             return abort
@@ -230,7 +446,7 @@ class RpcClient:
 
     def view(self, function_id: str, arguments: list[Any], type_arguments: list[str] = ()) -> list[Any]:
         what = function_id.split("::", 1)[-1]
-        r = self.request("POST", "rpc/v3/view", what=what,
+        r = self.request("POST", "rpc/v3/view", what=what, limit=MAX_BYTES["view"],
                          json_body={"function": function_id, "type_arguments": list(type_arguments),
                                     "arguments": arguments})
         if r.status_code != 200:
@@ -250,7 +466,7 @@ class RpcClient:
         if cursor:
             params["start"] = cursor
         what = f"events {event_type.rsplit('::', 1)[-1]}"
-        r = self.request("GET", f"rpc/v3/events/{event_type}", what=what, params=params)
+        r = self.request("GET", f"rpc/v3/events/{event_type}", what=what, params=params, limit=MAX_BYTES["events"])
         if r.status_code != 200:
             raise self._error(r, what)
         body = self._json(r, what)
@@ -262,17 +478,15 @@ class RpcClient:
         return data, (r.headers.get("x-supra-cursor") or None)
 
     def events(self, event_type: str, start_height: int | None = None, end_height: int | None = None,
-               cursor: str | None = None, max_pages: int = 1_000_000) -> Iterator[tuple[list[dict[str, Any]], str | None]]:
-        """Every page to the end: (events, the cursor after them)."""
-        for _ in range(max_pages):
-            data, cursor = self.events_page(event_type, start_height, end_height, EVENTS_PAGE, cursor)
-            yield data, cursor
-            if not cursor or not data:
-                return
+               cursor: str | None = None) -> Iterator[tuple[list[dict[str, Any]], str | None]]:
+        """Every page to the end: (events, the cursor after them); a repeated cursor or a scan past its
+        page or time budget stops with ``EventScanStopped`` saying where (``events.page_through``)."""
+        return page_through(self, event_type, start_height, end_height, cursor)
 
     def block(self, height: int | None = None) -> dict[str, Any]:
         what = "latest block" if height is None else f"block {height}"
-        r = self.request("GET", "rpc/v3/block" if height is None else f"rpc/v3/block/height/{height}", what=what)
+        r = self.request("GET", "rpc/v3/block" if height is None else f"rpc/v3/block/height/{height}", what=what,
+                         limit=MAX_BYTES["block"])
         if r.status_code != 200:
             raise self._error(r, what)
         body = self._json(r, what)
@@ -309,7 +523,8 @@ class RpcBackend:
 
     def __init__(self, url: str, addresses: ModuleAddresses, *, headers: dict[str, str] | None = None,
                  timeout: float = 10.0, retries: int = 8, connections: int = 16,
-                 checkpoint=None) -> None:
+                 checkpoint=None, call_timeout: float = CALL_TIMEOUT_S, events_max_pages: int | None = None,
+                 events_timeout: float | None = None) -> None:
         missing = [opt for opt, v in (("--lottery-multi-address", addresses.lottery_multi),
                                       ("--lottery-address", addresses.lottery)) if not v]
         if missing:
@@ -321,7 +536,9 @@ class RpcBackend:
             if not str(v).startswith("0x"):
                 raise InputError(f"{opt} {v!r}: reads over RPC need a 0x hex account address")
         self.addresses = addresses
-        self.client = RpcClient(url, headers=headers, timeout=timeout, retries=retries, connections=connections)
+        self.client = RpcClient(url, headers=headers, timeout=timeout, retries=retries, connections=connections,
+                                call_timeout=call_timeout, events_max_pages=events_max_pages,
+                                events_timeout=events_timeout)
         self.url = self.client.url
         from dualwrite.backends.events import EventIndex
 
@@ -329,6 +546,17 @@ class RpcBackend:
 
     def view(self, function: str, args: list[str]) -> list[Any]:
         return self.client.view(self.addresses.function_id(function), [_arg(a) for a in args])
+
+    @property
+    def chain_id(self) -> str | None:
+        """The chain id this run's answers named (None until one did)."""
+        return self.client.chain_id
+
+    def pin_chain_id(self, chain_id: str) -> None:
+        """Hold this backend's answers to ``chain_id`` from the first one on (a long-running reader,
+        ``dualwrite monitor``, keeps the chain it started on across the backends it opens)."""
+        if self.client.chain_id is None:
+            self.client.chain_id = str(chain_id)
 
     def run(self, function: str, args: list[str]) -> TxnResult:
         raise InputError(self.refusal(f"{function} is a write"))
@@ -353,7 +581,9 @@ class RpcBackend:
 
         if self.client.chain_id is None:
             try:
-                self.client.block()
+                self.client.check_chain()
+            except ChainChanged:
+                raise
             except DualwriteError:
                 pass  # unknown: a heal then never matches a run recorded with the id (safe side)
         return {"backend": "rpc", "rpc_url": identity_url(str(self.url)), "chain_id": self.client.chain_id or "unknown",
@@ -398,6 +628,11 @@ class SplitBackend:
         self.name = writer.name
 
     def run(self, function: str, args: list[str]) -> TxnResult:
+        # the CLI signs and sends through the same node: first make sure it still serves the chain this
+        # run read (one small request; a write costs a process), so a write never lands on another chain.
+        # The RPC writer sends through the reader's own client: every answer it gets is checked already.
+        if self.tx_writer() is None:
+            self.reader.client.check_chain()
         return self.writer.run(function, args)
 
     def tx_writer(self):
@@ -407,6 +642,13 @@ class SplitBackend:
 
     def view(self, function: str, args: list[str]) -> list[Any]:
         return self.reader.view(function, args)
+
+    @property
+    def chain_id(self) -> str | None:
+        return self.reader.chain_id
+
+    def pin_chain_id(self, chain_id: str) -> None:
+        self.reader.pin_chain_id(chain_id)
 
     def describe(self) -> str:
         return f"{self.writer.describe()}; reads over {self.reader.client.describe()}"
@@ -447,4 +689,4 @@ class SplitBackend:
             self.writer.close()
 
 
-__all__ = ["RpcBackend", "RpcClient", "SplitBackend", "block_time", "parse_headers", "redact_url", "time"]
+__all__ = ["MAX_BYTES", "RpcBackend", "RpcClient", "SplitBackend", "block_time", "parse_headers", "redact_url", "time"]

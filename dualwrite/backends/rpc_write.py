@@ -27,6 +27,7 @@ from typing import Any
 from dualwrite.backends.base import ModuleAddresses, TxnResult, url_identity
 from dualwrite.errors import (
     BackendError,
+    ChainChanged,
     ChainIdRefused,
     DualwriteError,
     ExpiredAtSubmit,
@@ -179,8 +180,10 @@ class RpcWriter:
 
     # -- checks ----------------------------------------------------------------------------------
 
-    def _get_json(self, path: str, what: str, *, missing_ok: bool = False) -> Any:
-        r = self.client.request("GET", path, what=what)
+    def _get_json(self, path: str, what: str, *, missing_ok: bool = False, limit: str = "account") -> Any:
+        from dualwrite.backends.rpc import MAX_BYTES
+
+        r = self.client.request("GET", path, what=what, limit=MAX_BYTES[limit])
         if r.status_code == 404 and missing_ok:
             return None
         if r.status_code != 200:
@@ -195,11 +198,8 @@ class RpcWriter:
             if self._checked:
                 return
             url = self.client.url
-            body = self._get_json("rpc/v3/transactions/chain_id", "chain id")
-            try:
-                chain_id = _int(body, "chain id")
-            except ValueError:
-                raise BackendError(f"RPC node {url}: chain id: expected an integer, got {str(body)[:60]}") from None
+            # the chain id endpoint, held to the chain this client's answers pinned (ChainChanged otherwise)
+            chain_id = int(self.client.check_chain())
             if self.expect_chain_id is not None and chain_id != self.expect_chain_id:
                 raise WrongChain(f"RPC node {url} is on chain {chain_id}, not chain {self.expect_chain_id} "
                                  f"(which the plan or journal names): nothing was sent")
@@ -282,12 +282,15 @@ class RpcWriter:
                          body)
 
     def submit(self, t: SignedTxn) -> str:
+        from dualwrite.backends.rpc import MAX_BYTES
         from dualwrite.txn import BCS_CONTENT_TYPE
 
         what = f"submit {t.function} (sequence number {t.sequence_number}, hash {t.hash})"
         try:
             r = self.client.request("POST", "rpc/v3/transactions/submit", what=what, retry_status=SUBMIT_RETRY_STATUS,
-                                    content=t.body, content_type=BCS_CONTENT_TYPE)
+                                    content=t.body, content_type=BCS_CONTENT_TYPE, limit=MAX_BYTES["account"])
+        except ChainChanged:
+            raise  # the node is another chain's now: the transaction (for this chain) is refused there
         except BackendError as e:
             # no answer: the node may have it. The same bytes may be sent again (same hash), or looked up.
             raise SubmissionUnknown(f"{e.message} (it may have been accepted: look it up by hash {t.hash})",
@@ -319,7 +322,9 @@ class RpcWriter:
 
     def lookup(self, txn_hash: str) -> TxnResult | None:
         what = f"transaction {txn_hash}"
-        r = self.client.request("GET", f"rpc/v3/transactions/{txn_hash}", what=what)
+        from dualwrite.backends.rpc import MAX_BYTES
+
+        r = self.client.request("GET", f"rpc/v3/transactions/{txn_hash}", what=what, limit=MAX_BYTES["transaction"])
         if r.status_code == 404:
             return None
         if r.status_code != 200:

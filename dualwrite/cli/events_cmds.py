@@ -9,10 +9,11 @@ from pathlib import Path
 
 import click
 
-from dualwrite.backends.events import INDEX_KINDS, KINDS, EventIndex, event_type, lottery_of
+from dualwrite.backends.events import INDEX_KINDS, KINDS, EventIndex, event_type, lottery_of, page_through
 from dualwrite.cli.options import backend_options, opened
 from dualwrite.cli.render import shorten_hex, table
 from dualwrite.errors import InputError
+from dualwrite.words import count
 
 _stop = threading.Event()  # set by nothing but Ctrl-C's KeyboardInterrupt path: wait(t) is an interruptible poll
 
@@ -21,24 +22,16 @@ def _rows(source, addresses, kinds, start, end, lotteries, cursor, limit):
     """Events of ``kinds`` with start <= height < end, oldest first; (rows, resume cursor or None)."""
     rows, resume = [], None
     for kind in kinds:
-        etype = event_type(addresses, kind)
-        remaining = limit
-        cur = cursor
-        while True:
-            page = min(100, remaining) if remaining is not None else 100
-            data, cur = source.events_page(etype, start, end, page, cur)
+        got = 0
+        for data, cur in page_through(source, event_type(addresses, kind), start, end, cursor, want=limit):
+            got += len(data)
             for item in data:
                 lid = lottery_of(item.get("event") or {})
                 if lotteries and lid not in lotteries:
                     continue
                 rows.append((int(item.get("block_height", 0)), list(KINDS).index(kind), kind, lid, item))
-            if remaining is not None:
-                remaining -= len(data)
-                if remaining <= 0:
-                    resume = cur
-                    break
-            if not cur or not data:
-                break
+            if limit is not None and got >= limit:
+                resume = cur
     rows.sort(key=lambda r: (r[0], r[1]))
     return rows, resume
 
@@ -103,7 +96,7 @@ def events_cmd(lotteries, kinds, from_height, to_height, cursor, limit, follow, 
         if init_checkpoint is not None:
             idx = EventIndex.init_checkpoint(source, addresses, init_checkpoint)
             click.echo(f"checkpoint {init_checkpoint}: scanned to height {idx.cp.next_height - 1} from {source.url} "
-                       f"({len(idx.cp.started)} registrations, {len(idx.cp.legacy)} legacy ids)")
+                       f"({count(len(idx.cp.started), 'registration')}, {count(len(idx.cp.legacy), 'legacy id')})")
             return
         index = getattr(b, "index", None)
         checkpointed = index is not None and index.path is not None

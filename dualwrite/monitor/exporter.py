@@ -20,9 +20,10 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from prometheus_client import CollectorRegistry, make_wsgi_app
 
 from dualwrite.backends.base import Backend
-from dualwrite.errors import DualwriteError, InputError
+from dualwrite.errors import ChainChanged, DualwriteError, InputError
 from dualwrite.monitor.check import DEFAULT_PENDING_GRACE, Snapshot, run_check
 from dualwrite.monitor.metrics import MetricsCollector, Status
+from dualwrite.words import count
 
 log = logging.getLogger("dualwrite.monitor")
 
@@ -71,6 +72,7 @@ class Monitor:
         self._server_thread: threading.Thread | None = None
         self._last_ids: tuple[tuple[int, ...], tuple[int, ...]] | None = None
         self._backend: Backend | None = None  # kept between cycles when it reads events incrementally
+        self.chain_id: str | None = None  # the chain id the first good cycle's answers named (RPC): held to it
         self.last_rechecked: int | None = None  # lotteries the last good cycle read (all, in a full one)
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(MetricsCollector(self._source))
@@ -94,17 +96,24 @@ class Monitor:
             kept = backend is not None
             if backend is None:
                 backend = self.open_backend()
+                if self.chain_id is not None and callable(getattr(backend, "pin_chain_id", None)):
+                    backend.pin_chain_id(self.chain_id)  # a node that comes back on another chain is not followed
             try:
                 changed = backend.refresh_events() if kept else None  # the lotteries the new blocks touched
                 incremental = changed is not None and self.snapshot is not None and self._since_full < self.full_every - 1
                 snap = run_check(backend, pending_grace=self.pending_grace, jobs=self.jobs,
                                  previous=self.snapshot if incremental else None,
                                  changed=changed if incremental else None)
+                if self.chain_id is None and getattr(backend, "chain_id", None):
+                    self.chain_id = backend.chain_id  # the chain this monitor watches, from its first good cycle on
             finally:
                 if snap is not None and callable(getattr(backend, "refresh_events", None)):
                     self._backend = backend
                 else:
                     backend.close()
+        except ChainChanged as e:
+            error = (f"{type(e).__name__}: {e}; this monitor keeps watching chain {self.chain_id} only "
+                     f"(restart it to watch another)")
         except DualwriteError as e:
             error = f"{type(e).__name__}: {e}"
         except Exception as e:  # a bug in one cycle must not kill the exporter: count it, log it, go on
@@ -130,8 +139,8 @@ class Monitor:
             for line in snap.log_lines() or ["all clear: no mismatch, nothing pending over the grace"]:
                 log.warning(line) if snap.mismatch or snap.pending_over_grace else log.info(line)
             self._last_ids = ids
-        log.info("checked %d lotteries (%s) in %.3fs (mismatch %d, pending over grace %d)",
-                 snap.checked, "full" if snap.full else f"{snap.rechecked} read again, the rest unchanged by events",
+        log.info("checked %s (%s) in %.3fs (mismatch %d, pending over grace %d)",
+                 count(snap.checked, "lottery"), "full" if snap.full else f"{snap.rechecked} read again, the rest unchanged by events",
                  snap.duration_s, snap.mismatch, snap.pending_over_grace)
         return True
 
