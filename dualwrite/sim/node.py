@@ -193,7 +193,9 @@ class Mempool:
             raise Refused(400, f"Invalid arguments: {fn.module}::{fn.name} takes no type arguments "
                                f"(NUMBER_OF_TYPE_ARGUMENTS_MISMATCH)")
         if len(ef["args"]) != len(fn.params):
-            raise Refused(400, f"Invalid arguments: {fn.module}::{fn.name} takes {len(fn.params)} argument(s), "
+            from dualwrite.words import count
+
+            raise Refused(400, f"Invalid arguments: {fn.module}::{fn.name} takes {count(len(fn.params), 'argument')}, "
                                f"got {len(ef['args'])} (NUMBER_OF_ARGUMENTS_MISMATCH)")
         try:
             return [from_bcs(p, a, f"argument {i + 1}") for i, (p, a) in enumerate(zip(fn.params, ef["args"]))]
