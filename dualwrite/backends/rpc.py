@@ -574,9 +574,8 @@ class RpcBackend:
         return f"rpc ({self.client.describe()})"
 
     def chain_identity(self) -> dict[str, str]:
-        """The node (scheme, host, port; the rest only as a digest), the module addresses, and the chain
-        id the node reports (``x-supra-chain-id``; one block read if no answer carried it yet)."""
-        from dualwrite.backends.base import url_identity as identity_url
+        """The chain id the node reports (``x-supra-chain-id``; one block read if no answer carried it yet) and
+        the module addresses: the chain, not the node's URL (two nodes of one network reach one chain)."""
         from dualwrite.errors import DualwriteError
 
         if self.client.chain_id is None:
@@ -586,7 +585,7 @@ class RpcBackend:
                 raise
             except DualwriteError:
                 pass  # unknown: a heal then never matches a run recorded with the id (safe side)
-        return {"backend": "rpc", "rpc_url": identity_url(str(self.url)), "chain_id": self.client.chain_id or "unknown",
+        return {"backend": "rpc", "chain_id": self.client.chain_id or "unknown",
                 "lottery_multi": self.addresses.lottery_multi or "", "lottery": self.addresses.lottery or ""}
 
     # -- what only events tell -----------------------------------------------------------------
@@ -654,10 +653,10 @@ class SplitBackend:
         return f"{self.writer.describe()}; reads over {self.reader.client.describe()}"
 
     def chain_identity(self) -> dict[str, str]:
+        """The writer's: the chain is where the writes land; the way the reads go is not part of it."""
         from dualwrite.backends.base import identity_of
 
-        reads = self.reader.chain_identity()
-        return {**identity_of(self.writer), "reads_rpc_url": reads["rpc_url"], "chain_id": reads["chain_id"]}
+        return identity_of(self.writer)
 
     def pending_since(self, lottery_id: int, expected_hash: bytes | None = None) -> datetime | None:
         return self.reader.pending_since(lottery_id, expected_hash)
