@@ -505,9 +505,11 @@ def test_cutover_apply_and_heal_apply_over_rpc_write_no_key(tmp_path: Path) -> N
         assert r.returncode == 0, r.stderr
         streams += [r.stdout, r.stderr]
         assert json.loads(r.stdout)["counts"].get("sent") == 4, r.stdout
+        assert f"signing as {lm}" in r.stderr
         r = _dw(node.url, addrs, "heal", "2", "--apply", "--journal", str(heal_journal), "--json", key=key, sender=lm,
                 env=env)
         assert r.returncode == 0, r.stdout + r.stderr
+        assert f"signing as {lm}" in r.stderr and lm in json.loads(r.stdout)["plan"]["backend"]
         streams += [r.stdout, r.stderr]
     for i in range(3, 7):  # each registration exactly once, signed by the admin over RPC
         started = [e for e in _events(state, "ArchiveDualWriteStartedEvent") if e["data"]["lottery_id"] == str(i)]
