@@ -165,7 +165,7 @@ def _check_in_container(c, backend_args: list[str], env: dict[str, str] | None =
     assert after(argv, "--profile") == "default" and after(argv, "--config") == "/supra/configs/cli.toml"
     assert after(argv, "--rpc-url") == "http://127.0.0.1:9"
     for opt in ("--profile", "--config", "--rpc-url", "--url", "--container"):
-        r = dw("set", "5", H, *backend_args, opt, HOSTILE, env=env)
+        r = dw("set", "5", H, *backend_args, f"{opt}={HOSTILE}", env=env)  # as a word of its own: refused earlier
         assert r.exit_code == 2 and f"{opt} '{HOSTILE}': starts with '-'" in r.stderr, r.output
     assert len(calls(log)) == 1, "a refused value reached the container"
 
@@ -210,6 +210,6 @@ def test_docker_one_shot_real_engine_refuses_before_running(docker_api, podman_i
     r = dw("status", "5", *base, "--image", podman_image, "--config", "/supra/configs/missing.toml", env=env)
     assert r.exit_code == 3 and "missing.toml" in r.stderr, r.output  # the value reached the CLI in the container
     for opt, value in (("--image", "-x"), ("--profile", HOSTILE), ("--config", HOSTILE)):
-        r = dw("status", "5", *base, "--image", podman_image, opt, value, env=env) if opt != "--image" else \
-            dw("status", "5", *base, opt, value, env=env)
+        r = dw("status", "5", *base, "--image", podman_image, f"{opt}={value}", env=env) if opt != "--image" else \
+            dw("status", "5", *base, f"{opt}={value}", env=env)
         assert r.exit_code == 2 and f"{opt} '{value}': starts with '-'" in r.stderr, r.output

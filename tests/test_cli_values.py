@@ -98,6 +98,22 @@ def test_group_options_and_backend_options_too(sim):
     assert line.startswith("dualwrite status: usage error: --backend '--json': looks like an option")
 
 
+def test_podman_extra_args_takes_option_words(tmp_path):
+    """The one exception: --podman-extra-args's words are podman options, so its value starts with '-'."""
+    from tests.argv_fakes import calls, recording_podman
+
+    state = tmp_path / "configs" / "dualwrite-sim.sqlite"
+    assert dw("sim", "init", "--dual-write", "--state", state).exit_code == 0
+    log = tmp_path / "podman.log"
+    podman = recording_podman(tmp_path / "bin" / "podman", log)
+    r = dw("status", "5", "--backend", "podman", "--podman-bin", podman, "--image", "localhost/x:1", "--configs-dir",
+           tmp_path / "configs", "--workspace-dir", tmp_path / "ws", "--podman-extra-args", "--label a=1",
+           env={"DUALWRITE_STATE": str(state)})
+    assert r.exit_code == 0, r.output
+    (argv,) = calls(log)
+    assert argv[argv.index("localhost/x:1") - 2:argv.index("localhost/x:1")] == ["--label", "a=1"]
+
+
 def test_a_secret_option_value_is_never_shown():
     line = one_line(dw("status", "1", "--rpc-header", "-X-Api-Key: sekrit"))
     assert "--rpc-header" in line and "sekrit" not in line and "Api-Key" not in line
@@ -126,6 +142,8 @@ def test_every_value_option_of_every_command_refuses_an_option_as_its_value():
     assert len(options) > 150  # the backend options on every chain-facing command, and the commands' own
     for path, opt in options:
         name = next(o for o in opt.opts if o.startswith("--"))
+        if name == "--podman-extra-args":  # its words are podman options by design (the next test)
+            continue
         r = dw(*path, name, "--json")
         line = one_line(r)
         secret = name in ("--rpc-header", "--require-header")  # header values carry provider keys

@@ -6,7 +6,8 @@ is: ``verify --junit --all 1-3`` would write a file called ``--all`` and check o
 option that takes a value (of every command, the backend options included, and every option added
 later) refuses a value, given as the next word, that starts with ``-``: one line naming the option and
 the value, exit 2. ``--junit=--all`` says it is meant (a name that starts with ``-``; ``./-name`` too);
-``-`` alone is a value (stdin). Negative numbers go the same way (``--opt=-1``): no option here takes
+``-`` alone is a value (stdin). The one exception is ``--podman-extra-args``, whose words are podman
+options by design. Negative numbers go the same way (``--opt=-1``): no option here takes
 one but ``sim serve --fault-seed``, a seed. ``check_values`` walks the argv as click's parser does
 (group options, the subcommand, its options; ``--`` ends the options) and sees whether each value came
 as a word of its own, which click's parser does not tell.
@@ -33,10 +34,20 @@ def _looks_like_option(word: str) -> bool:
     return word.startswith("-") and word != "-"
 
 
+def _option_words() -> set[str]:
+    """Options whose value is option words by design (``--podman-extra-args '--label a=1'``): the knobs of
+    kind ``args``."""
+    from dualwrite.knobs import KNOBS
+
+    return {o for k in KNOBS if k.kind == "args" for o in (k.option, *k.aliases)}
+
+
 def _value_options(cmd: click.Command) -> dict[str, click.Option]:
     out = {}
+    exempt = _option_words()
     for p in cmd.params:
-        if isinstance(p, click.Option) and not p.is_flag and not p.count and not getattr(p, "_flag_needs_value", False):
+        if isinstance(p, click.Option) and not p.is_flag and not p.count and not getattr(p, "_flag_needs_value", False) \
+                and not exempt & set(p.opts):
             for name in p.opts:
                 out[name] = p
     return out
