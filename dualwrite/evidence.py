@@ -64,12 +64,44 @@ def blake3_hex(data: bytes, key: bytes | None = None) -> str:
     return h.hexdigest()
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write via a temporary file in the same folder and rename: never half a file."""
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
+def current_umask() -> int:
+    """The process's umask, read without changing it where the kernel says it (Linux ≥ 4.7)."""
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o077)  # elsewhere: set and restore; for that instant a stricter mask, never a looser one
+    os.umask(mask)
+    return mask
+
+
+def _temp_beside(path: Path, private: bool) -> tuple[int, str]:
+    """A temporary file in ``path``'s folder (so the rename is atomic), with the mode the final file should
+    have: what the umask gives a new file (0666 & ~umask), as ``open`` would, or 0600 when it holds a secret."""
+    folder = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)  # created 0600
+    if not private:
+        try:
+            os.fchmod(fd, 0o666 & ~current_umask())
+        except OSError:
+            os.close(fd)
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    return fd, tmp
+
+
+def atomic_write(path: Path, data: bytes, *, private: bool = False) -> None:
+    """Write via a temporary file in the same folder and rename: never half a file.
+
+    The file gets the mode the umask gives a new file (a report, a plan: others may read them as they
+    may read anything else this user writes); ``private`` makes it 0600, for a file holding a secret.
+    """
+    path = Path(path)
+    try:
+        fd, tmp = _temp_beside(path, private)
     except OSError as e:
         raise InputError(f"cannot write {path}: {e.strerror}") from None
     try:
@@ -118,7 +150,7 @@ def write_evidence_with_sidecar(path: Path, content: bytes) -> str:
     try:
         for data in (content, line):
             try:
-                fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else ".")
+                fd, tmp = _temp_beside(path, private=False)
             except OSError as e:
                 raise InputError(f"cannot write {path}: {e.strerror} (nothing written)") from None
             temps.append(tmp)

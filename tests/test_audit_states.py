@@ -195,7 +195,7 @@ def test_field_drift_names_every_field_with_both_values_readably(world: World) -
     # machine values beside the readable ones (u64 as decimal strings, as Move JSON has them)
     assert (by["proceeds_accum"].history_json, by["proceeds_accum"].legacy_json) == (str(s.proceeds_accum), "1234567")
     assert (by["status"].history_json, by["status"].legacy_json) == (6, 7)
-    assert d.reason == "5 field(s) differ: status, proceeds_accum, vrf_status, tags_mask, snapshot_hash"
+    assert d.reason == "5 fields differ: status, proceeds_accum, vrf_status, tags_mask, snapshot_hash"
     js = d.to_json()
     assert [f["field"] for f in js["fields"]] == list(by)
     assert js["fields"][0] == {"field": "status", "history": "Finalized (6)", "legacy": "Canceled (7)",

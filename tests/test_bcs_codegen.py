@@ -19,6 +19,7 @@ from helpers_codec import LOTTERY_1_BYTES
 from dualwrite import DecodeError, EncodeError
 from dualwrite.bcs import BOOL, BYTES, MoveStruct, OptionType, Reader, codegen
 from dualwrite.structs import STRUCT_TYPES, LotterySummary
+from dualwrite.words import count
 
 LENGTHS = [0, 1, 127, 128, 300, 16383, 16384, 20000]
 MODELS = sorted(STRUCT_TYPES.values(), key=lambda m: m.__name__)
@@ -34,7 +35,7 @@ def ref_decode(model: type[MoveStruct], data: bytes) -> MoveStruct:
     r = Reader(data)
     value = model._decode_from(r, model.__name__)
     if r.pos != len(data):
-        raise DecodeError(f"{len(data) - r.pos} trailing byte(s) after the value", offset=r.pos, path=model.__name__)
+        raise DecodeError(f"{count(len(data) - r.pos, 'trailing byte')} after the value", offset=r.pos, path=model.__name__)
     return value
 
 

@@ -75,15 +75,15 @@ def decode_error(fn, *args, **kwargs) -> DecodeError:
 @pytest.mark.parametrize(
     ("cut", "path", "offset", "reason"),
     [
-        (0, "LotterySummary.id", 0, "truncated: u64 needs 8 byte(s), 0 left"),
-        (5, "LotterySummary.id", 0, "truncated: u64 needs 8 byte(s), 5 left"),
-        (8, "LotterySummary.status", 8, "truncated: u8 needs 1 byte(s), 0 left"),
+        (0, "LotterySummary.id", 0, "truncated: u64 needs 8 bytes, 0 left"),
+        (5, "LotterySummary.id", 0, "truncated: u64 needs 8 bytes, 5 left"),
+        (8, "LotterySummary.status", 8, "truncated: u8 needs 1 byte, 0 left"),
         (9, "LotterySummary.event_slug", 9, "truncated: ULEB128 length runs past the end"),
-        (15, "LotterySummary.event_slug", 9, "length 13 exceeds the 5 byte(s) left"),
-        (30, "LotterySummary.run_id", 27, "truncated: u64 needs 8 byte(s), 3 left"),
+        (15, "LotterySummary.event_slug", 9, "length 13 exceeds the 5 bytes left"),
+        (30, "LotterySummary.run_id", 27, "truncated: u64 needs 8 bytes, 3 left"),
         (SNAP, "LotterySummary.snapshot_hash", SNAP, "truncated: ULEB128 length runs past the end"),
-        (100, "LotterySummary.snapshot_hash", SNAP, "length 32 exceeds the 14 byte(s) left"),
-        (248, "LotterySummary.finalized_at", 241, "truncated: u64 needs 8 byte(s), 7 left"),
+        (100, "LotterySummary.snapshot_hash", SNAP, "length 32 exceeds the 14 bytes left"),
+        (248, "LotterySummary.finalized_at", 241, "truncated: u64 needs 8 bytes, 7 left"),
     ],
 )
 def test_truncation(cut, path, offset, reason):
@@ -98,7 +98,7 @@ def test_truncation_in_lenient_mode_too():
 
 def test_truncated_address_and_option():
     e = decode_error(ADDRESS.decode, Reader(bytes(31)), "X.addr")
-    assert (e.path, e.offset, e.reason) == ("X.addr", 0, "truncated: address needs 32 byte(s), 31 left")
+    assert (e.path, e.offset, e.reason) == ("X.addr", 0, "truncated: address needs 32 bytes, 31 left")
     e = decode_error(DualWriteStatus.from_bcs, h("01 00 01 01"))  # some(...) with nothing after
     assert (e.path, e.offset) == ("DualWriteStatus.expected_hash", 4)
 
@@ -108,13 +108,13 @@ def test_truncated_address_and_option():
 
 def test_one_trailing_byte():
     e = decode_error(LotterySummary.from_bcs, DATA + b"\x00")
-    assert (e.path, e.offset, e.reason) == ("LotterySummary", 249, "1 trailing byte(s) after the value")
+    assert (e.path, e.offset, e.reason) == ("LotterySummary", 249, "1 trailing byte after the value")
 
 
 def test_several_trailing_bytes_in_both_modes():
     for lenient in (False, True):
         e = decode_error(LotterySummary.from_bcs, DATA + b"\x01\x02\x03", lenient_uleb=lenient)
-        assert (e.path, e.offset, e.reason) == ("LotterySummary", 249, "3 trailing byte(s) after the value")
+        assert (e.path, e.offset, e.reason) == ("LotterySummary", 249, "3 trailing bytes after the value")
 
 
 def test_trailing_bytes_after_other_structs():
@@ -195,8 +195,8 @@ def test_lenient_mode_is_a_reader_option():
         ("ffffffff0f", "length 4294967295 exceeds 2^31-1"),
         ("8080808008", "length 2147483648 exceeds 2^31-1"),
         ("ffffffffffffffff7f", "length 9223372036854775807 exceeds 2^31-1"),
-        ("ffffffff07", "length 2147483647 exceeds the 163 byte(s) left"),  # 2^31-1: legal, but not there
-        ("a401", "length 164 exceeds the 163 byte(s) left"),  # one more than all that remains
+        ("ffffffff07", "length 2147483647 exceeds the 163 bytes left"),  # 2^31-1: legal, but not there
+        ("a401", "length 164 exceeds the 163 bytes left"),  # one more than all that remains
     ],
 )
 def test_length_too_large_fails_fast_without_allocating(prefix, reason, lenient):
@@ -217,7 +217,7 @@ def test_length_too_large_fails_fast_without_allocating(prefix, reason, lenient)
 def test_element_count_checked_against_element_size():
     """vector<u64> of 2 needs 16 bytes: with 8 left it fails at the length, not in element 1."""
     e = decode_error(VectorType(U64).decode, Reader(h("02") + bytes(8)), "X.v")
-    assert (e.path, e.offset, e.reason) == ("X.v", 0, "length 2 exceeds the 8 byte(s) left")
+    assert (e.path, e.offset, e.reason) == ("X.v", 0, "length 2 exceeds the 8 bytes left")
     tracemalloc.start()
     try:
         e = decode_error(VectorType(U256).decode, Reader(h("ffffff7f") + bytes(64)), "X.v")

@@ -320,7 +320,7 @@ def test_a_garbage_line_mid_journal_says_how_to_go_on_and_journal_repair_sets_it
 
     r = a.heal("--apply", "--journal-repair", "--journal", str(journal))
     assert r.code == 0, r.out + r.err
-    assert "2 damaged line(s) set aside in" in r.out and "HEALED" in r.out
+    assert "2 damaged lines set aside in" in r.out and "HEALED" in r.out
     rejected = Path(str(journal) + ".rejected").read_bytes()
     assert rejected == b"\x00garbage from a bad copy\n[1,2,3]\n"
     assert journal.read_bytes().startswith(first) and b"\x00" not in journal.read_bytes()

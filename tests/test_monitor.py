@@ -99,7 +99,7 @@ def test_metrics_pending_grace_option(world: World) -> None:
     assert value(world.dw("metrics").out, "dual_write_pending") == 0
     r = world.dw("metrics", "--pending-grace", "5m")
     assert value(r.out, "dual_write_pending") == 1 and value(r.out, "dual_write_pending_grace_seconds") == 300
-    assert "dual_write_pending=1" in r.err and "lotteries 7 (pending)" in r.err
+    assert "dual_write_pending=1" in r.err and "lottery 7 (pending)" in r.err
     bad = world.dw("metrics", "--pending-grace", "soon")
     assert bad.code == 2 and bad.err.count("\n") == 1 and "--pending-grace 'soon'" in bad.err
 

@@ -102,7 +102,7 @@ def test_prometheus_scrapes_the_monitor_and_fires_the_alerts(tmp_path: Path) -> 
         assert prom.query('dual_write_lotteries{state="field_drift"}') == 1
         wait_for(lambda: prom.alert("DualWriteMismatch") in ("pending", "firing"), 30, what="DualWriteMismatch active")
         wait_for(lambda: prom.alert("DualWriteMismatch") == "firing", 30, what="DualWriteMismatch firing")
-        assert "dual_write_mismatch=1: lotteries 3 (field_drift)" in mon.log
+        assert "dual_write_mismatch=1: lottery 3 (field_drift)" in mon.log
 
         # heal --apply -> back to 0, the alert resolved
         dw(state, "heal", "--apply", "--journal", str(tmp_path / "journal.jsonl"))

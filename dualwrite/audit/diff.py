@@ -18,6 +18,7 @@ from dualwrite import bridge
 from dualwrite.backends.base import Backend
 from dualwrite.errors import DecodeError
 from dualwrite.structs import LegacySummary, LotterySummary
+from dualwrite.words import count, plural
 
 
 class State(str, Enum):
@@ -149,7 +150,7 @@ def classify(lottery_id: int, history: LotterySummary | None, legacy: LegacySumm
                                  str(history.finalized_at), str(legacy.finalized_at)))
     if deltas:
         names = ", ".join(d.field for d in deltas)
-        return LotteryDiff(lottery_id, State.FIELD_DRIFT, f"{len(deltas)} field(s) differ: {names}" + pend_note,
+        return LotteryDiff(lottery_id, State.FIELD_DRIFT, f"{count(len(deltas), 'field')} {plural(len(deltas), 'differs')}: {names}" + pend_note,
                            fields=tuple(deltas), **common)
     if not canonical or l_bytes != h_bytes:
         return LotteryDiff(lottery_id, State.NON_CANONICAL,

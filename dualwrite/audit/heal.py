@@ -24,7 +24,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from dualwrite import bridge
 from dualwrite.audit.diff import REPAIRABLE, LotteryDiff, State, diff
@@ -507,11 +507,15 @@ def _age(t: timedelta) -> str:
 
 
 def heal(backend: Backend, ids: Iterable[int] | None = None, *, apply: bool = False, enable_mirror: bool = False,
-         journal: Path | None = None, resume_within: timedelta = DEFAULT_RESUME_WITHIN) -> HealReport:
+         journal: Path | None = None, resume_within: timedelta = DEFAULT_RESUME_WITHIN,
+         progress: Callable[[LotteryOutcome], None] | None = None,
+         on_plan: Callable[[HealPlan], None] | None = None) -> HealReport:
     """Plan (dry run, the default) or apply-and-prove the repair of the given ids, or of every failing one.
 
     Applying holds the journal's lock (exclusive) and the chain's lock (exclusive when the run may
     switch the mirror, shared otherwise) for the whole run; ``HealBusy`` when another heal has either.
+    When applying, ``on_plan`` is called once with the plan read under the locks (its lotteries are
+    the work to do), then ``progress`` once with each lottery's outcome, as it is known.
     """
     ident = identity_of(backend)
     key = identity_key(ident)
@@ -544,14 +548,18 @@ def heal(backend: Backend, ids: Iterable[int] | None = None, *, apply: bool = Fa
                   for r in fresh[:-1]]  # type: ignore[union-attr]
         flips = enable_mirror or (previous is not None and previous.mirror is not None)
         with Lock(lock_dir() / f"chain-{key}.lock", f"the chain ({backend.describe()})", exclusive=flips):
-            return _apply(backend, id_list, enable_mirror, j, ident, key, previous, stale, notes, resume_within)
+            return _apply(backend, id_list, enable_mirror, j, ident, key, previous, stale, notes, resume_within,
+                          progress, on_plan)
 
 
 def _apply(backend: Backend, ids: list[int] | None, enable_mirror: bool, j: Journal, ident: dict[str, str], key: str,
            previous: RunInfo | None, stale: list[tuple[RunInfo, str]], notes: list[str],
-           resume_within: timedelta) -> HealReport:
+           resume_within: timedelta, progress: Callable[[LotteryOutcome], None] | None = None,
+           on_plan: Callable[[HealPlan], None] | None = None) -> HealReport:
     # the plan is read under the locks: no other heal changes the chain between it and the steps
     hp = plan(backend, ids, enable_mirror=enable_mirror)
+    if on_plan:
+        on_plan(hp)
     report = HealReport(hp, True, journal=str(j.path), chain=ident, notes=notes,
                         resume_within_s=resume_within.total_seconds())
     done: set[str] = set()
@@ -670,7 +678,7 @@ def _apply(backend: Backend, ids: list[int] | None, enable_mirror: bool, j: Jour
         report.mirror_steps.append(MirrorStep("leave_on", "skipped", "the mirror was on: heal leaves it on", True))
 
     try:
-        _repair_all(hp, report, step, backend, j)
+        _repair_all(hp, report, step, backend, j, progress)
     except KeyboardInterrupt:
         # Ctrl-C at 3 a.m.: do not leave a mirror we switched on running unattended. The run stays
         # unfinished in the journal, so the next heal continues it.
@@ -690,16 +698,21 @@ def _apply(backend: Backend, ids: list[int] | None, enable_mirror: bool, j: Jour
     return report
 
 
-def _repair_all(hp: HealPlan, report: HealReport, step, backend: Backend, j: Journal) -> None:
+def _repair_all(hp: HealPlan, report: HealReport, step, backend: Backend, j: Journal,
+                progress: Callable[[LotteryOutcome], None] | None = None) -> None:
     """Each lottery's steps in order, then the re-read that alone can call it healed."""
     for lp in hp.lotteries:
         out = LotteryOutcome(lp.lottery_id, lp.diff.state.value, lp.verdict)
         report.outcomes.append(out)
         if lp.verdict == "ok":
             out.after, out.healed = "ok", True
+            if progress:
+                progress(out)
             continue
         if lp.verdict != "repair":
             out.after = lp.diff.state.value
+            if progress:
+                progress(out)
             continue
         try:
             for s in lp.steps:
@@ -715,6 +728,8 @@ def _repair_all(hp: HealPlan, report: HealReport, step, backend: Backend, j: Jou
             out.error_kind = out.error_kind or _error_kind(e)
         j.append({"run": report.run_id, "event": "verify", "lottery_id": lp.lottery_id, "state": out.after,
                   "healed": out.healed})
+        if progress:
+            progress(out)
 
 
 __all__ = ["DEFAULT_RESUME_WITHIN", "HealPlan", "HealReport", "Journal", "LotteryOutcome", "LotteryPlan",

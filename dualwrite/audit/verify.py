@@ -216,6 +216,8 @@ class Checked:
     diff: LotteryDiff
     passed: bool
     note: str = ""
+    #: wall time of this lottery's own reads and diff (in its worker thread with --jobs > 1)
+    duration_s: float = 0.0
 
     def to_json(self) -> dict:
         return {**self.diff.to_json(), "passed": self.passed, **({"note": self.note} if self.note else {})}
@@ -226,6 +228,7 @@ class Unchecked:
     lottery_id: int
     error: str
     error_type: str
+    duration_s: float = 0.0
 
     def to_json(self) -> dict:
         return {"lottery_id": self.lottery_id, "state": "unchecked", "error": self.error, "error_type": self.error_type}
@@ -285,8 +288,11 @@ class VerifyReport:
 
 
 def verify(backend: Backend, ids: Iterable[int], *, policy: Policy = Policy(), jobs: int = 1,
-           progress: Callable[[int], None] | None = None, allow_empty: bool = False) -> VerifyReport:
-    """Diff every id; a backend failure on one id makes it 'unchecked', never 'ok'; no id at all is EMPTY."""
+           progress: Callable[[Checked | Unchecked], None] | None = None, allow_empty: bool = False) -> VerifyReport:
+    """Diff every id; a backend failure on one id makes it 'unchecked', never 'ok'; no id at all is EMPTY.
+
+    ``progress`` is called with each result as it is known (from the worker threads with ``jobs`` > 1).
+    """
     ids = list(ids)
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
@@ -309,14 +315,15 @@ def verify(backend: Backend, ids: Iterable[int], *, policy: Policy = Policy(), j
             pass  # ages then count from this machine's clock
 
     def check(b: Backend, lottery_id: int) -> Checked | Unchecked:
+        t = time.perf_counter()
         try:
             d = diff(b, lottery_id, pending_ids=pending_ids)
         except ChainChanged:
             raise
         except DualwriteError as e:
-            return Unchecked(lottery_id, str(e), type(e).__name__)
+            return Unchecked(lottery_id, str(e), type(e).__name__, time.perf_counter() - t)
         ok, note = policy.passes(d, now)
-        return Checked(d, ok, note)
+        return Checked(d, ok, note, time.perf_counter() - t)
 
     results: list[Checked | Unchecked] = []
     # in-process backends are CPU-bound under the GIL: threads only add contention (measured 12k/s
@@ -325,7 +332,7 @@ def verify(backend: Backend, ids: Iterable[int], *, policy: Policy = Policy(), j
         for i in ids:
             results.append(check(backend, i))
             if progress:
-                progress(1)
+                progress(results[-1])
     else:
         forks: dict[int, Backend] = {}
         fork = getattr(backend, "fork", None)
@@ -338,7 +345,7 @@ def verify(backend: Backend, ids: Iterable[int], *, policy: Policy = Policy(), j
                 forks[tid] = fork() if fork else backend
             r = check(forks[tid], lottery_id)
             if progress:
-                progress(1)
+                progress(r)
             return r
 
         try:

@@ -22,6 +22,7 @@ from dualwrite.bcs.codegen import Codec
 from dualwrite.bcs.layout import Layout, Move, move_of
 from dualwrite.bcs.types import MoveType, Reader
 from dualwrite.errors import DecodeError, EncodeError, FieldError
+from dualwrite.words import count
 
 _setattr = object.__setattr__
 
@@ -196,7 +197,7 @@ class MoveStruct(BaseModel):
         value = cls._decode_from(r, cls.__name__)
         if r.pos != len(data):
             raise DecodeError(
-                f"{len(data) - r.pos} trailing byte(s) after the value", offset=r.pos, path=cls.__name__
+                f"{count(len(data) - r.pos, 'trailing byte')} after the value", offset=r.pos, path=cls.__name__
             )
         return value
 

@@ -16,6 +16,7 @@ import struct
 from typing import Any
 
 from dualwrite.errors import DecodeError, EncodeError, FieldError
+from dualwrite.words import count
 
 MAX_SEQUENCE_LENGTH = 2**31 - 1
 
@@ -34,7 +35,7 @@ class Reader:
         end = self.pos + n
         if end > len(self.data):
             raise DecodeError(
-                f"truncated: {what} needs {n} byte(s), {len(self.data) - self.pos} left",
+                f"truncated: {what} needs {count(n, 'byte')}, {len(self.data) - self.pos} left",
                 offset=self.pos,
                 path=path,
             )
@@ -72,7 +73,7 @@ class Reader:
         left = len(self.data) - self.pos
         if n * elem_size > left:
             raise DecodeError(
-                f"length {n} exceeds the {left} byte(s) left", offset=start, path=path
+                f"length {n} exceeds the {count(left, 'byte')} left", offset=start, path=path
             )
         return n
 

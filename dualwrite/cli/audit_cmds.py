@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import sys
-import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,11 +12,13 @@ from dualwrite.audit import junit
 from dualwrite.audit.diff import diff as diff_one
 from dualwrite.audit.heal import DEFAULT_RESUME_WITHIN, repair_journal
 from dualwrite.audit.heal import heal as run_heal
-from dualwrite.audit.verify import IdSet, Policy, all_ids, empty_message, ids_from_file, parse_ids, verify
+from dualwrite.audit.verify import Checked, IdSet, Policy, all_ids, empty_message, ids_from_file, parse_ids, verify
 from dualwrite.cli.options import backend_options, opened, say_backend
+from dualwrite.cli.progress import progress
 from dualwrite.cli.render import emit_json, table
 from dualwrite.errors import InputError
 from dualwrite.evidence import write_evidence_with_sidecar, write_json_evidence
+from dualwrite.words import count
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
 
@@ -38,6 +38,20 @@ def parse_duration(text: str, what: str = "--pending-grace") -> timedelta:
     if total > MAX_DURATION.total_seconds():
         raise InputError(f"{what} {text[:40]!r}: over the longest accepted duration (100 years)")
     return timedelta(seconds=total)
+
+
+def _verify_bad(r) -> str | None:
+    """What went wrong with one verify result, for the progress line."""
+    if isinstance(r, Checked):
+        return None if r.passed else "failed"
+    return "unchecked"
+
+
+def _heal_bad(o) -> str | None:
+    """What went wrong with one heal outcome, for the progress line."""
+    if o.error_kind:
+        return "errors"
+    return None if o.healed or o.verdict in ("nothing", "waiting") else "not healed"
 
 
 def _print_diff(d) -> None:
@@ -109,22 +123,8 @@ def verify_cmd(ids, ids_file, all_, allow_pending, pending_grace, jobs, report, 
         lottery_ids = wanted.to_list()
         if not ids and not ids_file and not all_:
             raise InputError("verify: give lottery ids, ranges, --ids-file or --all")
-        bar = None
-        if not as_json and sys.stderr.isatty() and len(lottery_ids) > 1:
-            bar = click.progressbar(length=len(lottery_ids), label="verifying", file=sys.stderr)
-            bar.__enter__()
-        lock = threading.Lock()
-
-        def tick(n: int) -> None:
-            with lock:
-                bar.update(n)
-
-        try:
-            rep = verify(b, lottery_ids, policy=policy, jobs=jobs, progress=tick if bar else None,
-                         allow_empty=allow_empty)
-        finally:
-            if bar:
-                bar.__exit__(None, None, None)
+        with progress("verify", len(lottery_ids), _verify_bad) as tick:
+            rep = verify(b, lottery_ids, policy=policy, jobs=jobs, progress=tick, allow_empty=allow_empty)
     doc = rep.to_json()
     written = []
     if report:
@@ -142,15 +142,14 @@ def verify_cmd(ids, ids_file, all_, allow_pending, pending_grace, jobs, report, 
             click.echo(f"wrote {w}")
     else:
         click.echo(f"backend: {rep.backend}")
-        rows = [c for c in rep.checked if show == "all" or not c.passed]
-        if rows or rep.unchecked:
-            click.echo(table(["lottery", "state", "detail"],
-                             [(c.diff.lottery_id, c.diff.state.value + ("" if c.passed else " FAIL"),
-                               c.diff.reason + (f" ({c.note})" if c.note else "")) for c in rows]
-                             + [(u.lottery_id, "unchecked", u.error) for u in rep.unchecked]))
+        rows = [(c.diff.lottery_id, c.diff.state.value + ("" if c.passed else " FAIL"),
+                 c.diff.reason + (f" ({c.note})" if c.note else "")) for c in rep.checked if show == "all" or not c.passed]
+        rows += [(u.lottery_id, "unchecked", u.error) for u in rep.unchecked]
+        if rows:  # in ascending id order, as the JSON report and the JUnit XML list them
+            click.echo(table(["lottery", "state", "detail"], sorted(rows, key=lambda r: r[0])))
         counts = ", ".join(f"{k} {v}" for k, v in doc["counts"].items() if v)
         verdict = {0: "CLEAN", 1: "FAILED", 3: "INCOMPLETE (some lotteries could not be checked)"}[int(rep.exit_code)]
-        click.echo(f"{verdict}: {doc['total']} lotteries, {doc['passed']} passed, {doc['failed']} failed"
+        click.echo(f"{verdict}: {count(doc['total'], 'lottery')}, {doc['passed']} passed, {doc['failed']} failed"
                    f"{', ' + str(len(rep.unchecked)) + ' unchecked' if rep.unchecked else ''} ({counts}) "
                    f"in {rep.duration_s:.2f}s")
         for w in written:
@@ -182,14 +181,20 @@ def heal_cmd(ids, apply, enable_mirror, journal, journal_repair, resume_within, 
     repaired = None
     if journal_repair:
         rejected, n = repair_journal(journal)
-        repaired = f"journal repair: {n} damaged line(s) set aside in {rejected}" if n else "journal repair: nothing to repair"
+        repaired = f"journal repair: {count(n, 'damaged line')} set aside in {rejected}" if n else "journal repair: nothing to repair"
         if not as_json:
             click.echo(repaired)
     with opened(cfg) as b:
         if apply and getattr(b, "read_only", False):
             raise InputError(b.refusal("heal --apply writes"))
-        rep = run_heal(b, lottery_ids, apply=apply, enable_mirror=enable_mirror, journal=journal,
-                       resume_within=within)
+        if apply:
+            with progress("heal", None, _heal_bad) as tick:
+                rep = run_heal(b, lottery_ids, apply=True, enable_mirror=enable_mirror, journal=journal,
+                               resume_within=within, progress=tick,
+                               on_plan=lambda hp: setattr(tick, "total", len(hp.lotteries)))
+        else:
+            rep = run_heal(b, lottery_ids, apply=False, enable_mirror=enable_mirror, journal=journal,
+                           resume_within=within)
     if as_json:
         doc = rep.to_json()
         if repaired:

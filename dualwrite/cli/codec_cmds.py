@@ -13,6 +13,7 @@ from dualwrite.hashing import expected_hash
 from dualwrite.inputs import load_summaries, parse_struct_inputs, read_source
 from dualwrite.cli.render import emit_json, shorten_hex, table
 from dualwrite.structs import STRUCT_TYPES
+from dualwrite.words import count, plural
 
 TYPE_CHOICE = click.Choice(sorted(STRUCT_TYPES), case_sensitive=True)
 
@@ -102,7 +103,7 @@ def decode_cmd(source: str, type_name: str, as_json: bool) -> None:
     if as_json:
         emit_json(value.to_move_json())
         return
-    click.echo(f"{model.__move_name__} ({len(data)} bytes)")
+    click.echo(f"{model.__move_name__} ({count(len(data), 'byte')})")
     click.echo(table(["field", "value"], [(n, model.human_value(n, getattr(value, n))) for n in model.field_names()]))
     if type_name == "LotterySummary":
         click.echo(f"expected_hash  {expected_hash(data)}")
@@ -154,7 +155,8 @@ def evidence_check(files: tuple[Path, ...], as_json: bool) -> None:
             click.echo(f"{'ok' if r.ok else 'MODIFIED'}  {r.path}  blake3 {r.actual}" + ("" if r.ok else f" (recorded {r.recorded})"))
     bad = [r.path for r in results if not r.ok]
     if bad:
-        raise MismatchFound(f"{len(bad)} evidence file(s) do not match their digest: {', '.join(bad)}")
+        raise MismatchFound(f"{count(len(bad), 'evidence file')} {plural(len(bad), 'does')} not match "
+                            f"{plural(len(bad), 'its')} digest: {', '.join(bad)}")
 
 
 def register(cli: click.Group) -> None:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import click
 
 from dualwrite.cli.options import backend_options, opened
+from dualwrite.cli.progress import progress
 from dualwrite.cli.render import emit_json
 from dualwrite.errors import ExitCode, InputError
+from dualwrite.words import count
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
 
@@ -24,7 +25,7 @@ def id_ranges(ids: list[int], limit: int = 40) -> str:
         else:
             runs.append((i, i))
     text = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs[:limit])
-    return text + (f", … ({len(runs) - limit} more runs)" if len(runs) > limit else "")
+    return text + (f", … ({count(len(runs) - limit, 'more run')})" if len(runs) > limit else "")
 
 
 def _duration(text: str, option: str) -> float:
@@ -42,6 +43,15 @@ def _duration(text: str, option: str) -> float:
         return parse_duration(text).total_seconds()
     except InputError:
         raise InputError(f"{option} {text!r}: expected a duration like 90s, 30m, 1h30m or seconds") from None
+
+
+#: the row outcomes the progress line counts (the ones that went wrong)
+_BAD_OUTCOMES = ("conflict", "aborted", "failed")
+
+
+def _apply_bad(rr) -> str | None:
+    outcome = str(rr.outcome)
+    return outcome if outcome in _BAD_OUTCOMES else None
 
 
 def _load(plan_file: Path):
@@ -91,11 +101,11 @@ def plan_cmd(summaries, out, replace, cfg, as_json):
                f"{'initialised' if f.bridge_initialized else 'NOT initialised'}")
     for w in p.warnings:
         click.echo(f"WARNING: {w}")
-    click.echo("inputs: " + ", ".join(f"{i.path} ({i.summaries} summaries, blake3 {i.blake3[:16]}…)" for i in p.inputs))
+    click.echo("inputs: " + ", ".join(f"{i.path} ({count(i.summaries, 'summary')}, blake3 {i.blake3[:16]}…)" for i in p.inputs))
     c = p.counts
-    click.echo(f"plan: {len(p.rows)} lotteries: {c['register']} to register, {c['already_set']} already set, "
+    click.echo(f"plan: {count(len(p.rows), 'lottery')}: {c['register']} to register, {c['already_set']} already set, "
                f"{c['conflict']} conflict{' (REPLACED)' if replace and c['conflict'] else ''}, {c['done']} done, "
-               f"{c['archived_mismatch']} archived_mismatch; {c['to_send']} transactions to send")
+               f"{c['archived_mismatch']} archived_mismatch; {count(c['to_send'], 'transaction')} to send")
     for r in p.rows:
         if r.state.value in ("conflict", "archived_mismatch"):
             facts = [f"{k} {v}" for k, v in (("pending", r.chain_expected_hash), ("archived", r.archived_hash),
@@ -127,31 +137,11 @@ def apply_cmd(plan_file, journal, max_tps, dry_run, keep_going, cfg, as_json):
 
     plan = _load(plan_file)
     total = len(plan.to_send)
-    bar = None
-    t0 = time.monotonic()
-    handled = 0
-
-    def tick(rr) -> None:
-        nonlocal handled
-        handled += 1
-        bar.update(1)
-
-    def rate(_item) -> str:
-        elapsed = time.monotonic() - t0
-        return f"{handled / elapsed:.1f}/s" if elapsed > 0 and handled else ""
-
     with opened(cfg) as b:
         here = target_of(b, cfg)
-        if not as_json and sys.stderr.isatty() and total > 1:
-            bar = click.progressbar(length=total, label="applying", file=sys.stderr, show_eta=True, show_pos=True,
-                                    item_show_func=rate)
-            bar.__enter__()
-        try:
+        with progress("cutover apply", total, _apply_bad) as tick:
             res = apply(b, plan, journal=journal, plan_path=plan_file, target=here, max_tps=max_tps,
-                        dry_run=dry_run, keep_going=keep_going, progress=tick if bar else None)
-        finally:
-            if bar:
-                bar.__exit__(None, None, None)
+                        dry_run=dry_run, keep_going=keep_going, progress=tick)
     if as_json:
         emit_json(res.to_json())
         raise click.exceptions.Exit(int(res.exit_code))

@@ -18,6 +18,7 @@ from dualwrite.hashing import expected_hash
 from dualwrite.inputs import load_summaries
 from dualwrite.sim.chain import Chain
 from dualwrite.sim.tamper import tamper
+from dualwrite.words import plural
 
 DRILL_TAMPERS = [
     ("field_drift", {"assignments": ["tickets_sold=1", "status=7"], "fix_hash": True}),
@@ -87,7 +88,7 @@ def demo_cmd(state: Path | None, fixtures: Path, drill_count: int) -> None:
 
     first = 1001
     ids = list(range(first, first + drill_count))
-    _step(5, f"drill: finalise {drill_count} more lotteries ({first}-{ids[-1]}), then tamper five legacy copies")
+    _step(5, f"drill: finalise {drill_count} more {plural(drill_count, 'lottery')} ({first}-{ids[-1]}), then tamper five legacy copies")
     for lid in ids:
         s = make_summary(lid)
         bridge.set_expected(backend, lid, bytes.fromhex(expected_hash(s)[2:]))

@@ -13,6 +13,7 @@ from dualwrite.backends.events import INDEX_KINDS, KINDS, EventIndex, event_type
 from dualwrite.cli.options import backend_options, opened
 from dualwrite.cli.render import shorten_hex, table
 from dualwrite.errors import InputError
+from dualwrite.words import count
 
 _stop = threading.Event()  # set by nothing but Ctrl-C's KeyboardInterrupt path: wait(t) is an interruptible poll
 
@@ -95,7 +96,7 @@ def events_cmd(lotteries, kinds, from_height, to_height, cursor, limit, follow, 
         if init_checkpoint is not None:
             idx = EventIndex.init_checkpoint(source, addresses, init_checkpoint)
             click.echo(f"checkpoint {init_checkpoint}: scanned to height {idx.cp.next_height - 1} from {source.url} "
-                       f"({len(idx.cp.started)} registrations, {len(idx.cp.legacy)} legacy ids)")
+                       f"({count(len(idx.cp.started), 'registration')}, {count(len(idx.cp.legacy), 'legacy id')})")
             return
         index = getattr(b, "index", None)
         checkpointed = index is not None and index.path is not None

@@ -24,6 +24,7 @@ from dualwrite.evidence import EVIDENCE_VERSION, atomic_write, blake3_hex, canon
 from dualwrite.hashing import expected_hash
 from dualwrite.inputs import parse_struct_inputs, read_source
 from dualwrite.structs import LotterySummary
+from dualwrite.words import count, plural
 
 PLAN_KIND = "cutover-plan"
 PLAN_VERSION = 1
@@ -269,7 +270,7 @@ def read_inputs(names: Iterable[str]) -> tuple[list[tuple[str, LotterySummary]],
         digests.append(InputDigest(path=name, blake3=blake3_hex(raw), summaries=len(items)))
         summaries.extend((src, s) for src, s, _form in items)  # type: ignore[misc]
     if bad:
-        more = f" (and {len(bad) - 1} more unreadable input(s): {'; '.join(bad[1:4])})" if len(bad) > 1 else ""
+        more = f" (and {count(len(bad) - 1, 'more unreadable input')}: {'; '.join(bad[1:4])})" if len(bad) > 1 else ""
         raise InputError(bad[0] + more)
     seen: dict[int, tuple[str, LotterySummary]] = {}
     dups: list[str] = []
@@ -309,7 +310,8 @@ def flag_warnings(flags: ChainFlags, to_register: int) -> list[str]:
     if not flags.bridge_initialized:
         out.append("history_bridge is not initialised: the mirror writes nothing (init_bridge, signed by @lottery)")
     if flags.abort_on_missing and to_register:
-        out.append(f"abort_on_missing is ON while {to_register} planned lotteries are not registered yet: finalising "
+        out.append(f"abort_on_missing is ON while {to_register} planned {plural(to_register, 'lottery')} "
+                   f"{plural(to_register, 'is')} not registered yet: finalising "
                    "any of them before its expectation is set aborts (E_HISTORY_EXPECTED_MISSING)")
     return out
 

@@ -15,6 +15,7 @@ from dualwrite.audit.diff import LotteryDiff, State
 from dualwrite.audit.verify import Policy, all_ids, verify
 from dualwrite.backends.base import Backend
 from dualwrite.errors import BackendError, DualwriteError
+from dualwrite.words import count, plural
 
 #: the runbook's grace before a pending expectation alerts
 DEFAULT_PENDING_GRACE = timedelta(hours=2)
@@ -38,7 +39,7 @@ class CheckIncomplete(BackendError):
 
     def __init__(self, unchecked: list[tuple[int, str]], total: int) -> None:
         first_id, first_error = unchecked[0]
-        super().__init__(f"{len(unchecked)} of {total} lotteries could not be checked "
+        super().__init__(f"{len(unchecked)} of {count(total, 'lottery')} could not be checked "
                          f"(first: lottery {first_id}: {first_error})")
         self.unchecked = unchecked
 
@@ -88,10 +89,10 @@ class Snapshot:
 
         out = []
         if self.mismatch_ids:
-            out.append(f"dual_write_mismatch={self.mismatch}: lotteries {ids(self.mismatch_ids)}")
+            out.append(f"dual_write_mismatch={self.mismatch}: {plural(self.mismatch, 'lottery')} {ids(self.mismatch_ids)}")
         if self.pending_over_grace_ids:
             out.append(f"dual_write_pending={self.pending_over_grace} (pending over {self.pending_grace_s:.0f}s): "
-                       f"lotteries {ids(self.pending_over_grace_ids)}")
+                       f"{plural(self.pending_over_grace, 'lottery')} {ids(self.pending_over_grace_ids)}")
         return out
 
 

@@ -23,6 +23,7 @@ from dualwrite.backends.base import Backend
 from dualwrite.errors import ChainChanged, DualwriteError, InputError
 from dualwrite.monitor.check import DEFAULT_PENDING_GRACE, Snapshot, run_check
 from dualwrite.monitor.metrics import MetricsCollector, Status
+from dualwrite.words import count
 
 log = logging.getLogger("dualwrite.monitor")
 
@@ -138,8 +139,8 @@ class Monitor:
             for line in snap.log_lines() or ["all clear: no mismatch, nothing pending over the grace"]:
                 log.warning(line) if snap.mismatch or snap.pending_over_grace else log.info(line)
             self._last_ids = ids
-        log.info("checked %d lotteries (%s) in %.3fs (mismatch %d, pending over grace %d)",
-                 snap.checked, "full" if snap.full else f"{snap.rechecked} read again, the rest unchanged by events",
+        log.info("checked %s (%s) in %.3fs (mismatch %d, pending over grace %d)",
+                 count(snap.checked, "lottery"), "full" if snap.full else f"{snap.rechecked} read again, the rest unchanged by events",
                  snap.duration_s, snap.mismatch, snap.pending_over_grace)
         return True
 

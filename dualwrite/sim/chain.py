@@ -22,6 +22,7 @@ from dualwrite.errors import DecodeError, FieldError, InputError, MoveAbort, Tra
 from dualwrite.sim import modules as M
 from dualwrite.sim.accounts import MODULE_HOME, Addresses, normalize_address
 from dualwrite.sim.store import Store, default_state_path, u64_from_sql, u64_to_sql
+from dualwrite.words import count
 
 if TYPE_CHECKING:  # pragma: no cover
     from dualwrite.structs import LegacySummary, LotterySummary
@@ -227,7 +228,7 @@ class Chain:
             raise CliError(f"Invalid arguments: {fn.module}::{fn.name} takes no type arguments, got {len(type_args)}")
         if len(args) != len(fn.params):
             raise CliError(
-                f"Invalid arguments: {fn.module}::{fn.name} takes {len(fn.params)} argument(s) "
+                f"Invalid arguments: {fn.module}::{fn.name} takes {count(len(fn.params), 'argument')} "
                 f"({', '.join(p.name for p in fn.params) or 'none'}), got {len(args)} (NUMBER_OF_ARGUMENTS_MISMATCH)"
             )
         return [parse_cli_arg(a, p, i) for i, (a, p) in enumerate(zip(args, fn.params))]

@@ -29,6 +29,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from dualwrite.bcs.types import AddressType, BoolType, BytesType, StringType, UIntType
 from dualwrite.errors import DualwriteError, InputError, MoveAbort
+from dualwrite.words import count
 
 MAX_EVENTS_LIMIT = 100
 DEFAULT_EVENTS_LIMIT = 20
@@ -356,7 +357,7 @@ class Handler(BaseHTTPRequestHandler):
         chain = self.chain
         fn = chain.resolve(req["function"])
         if len(args) != len(fn.params):
-            raise HttpError(400, f"Invalid arguments: {fn.module}::{fn.name} takes {len(fn.params)} argument(s), "
+            raise HttpError(400, f"Invalid arguments: {fn.module}::{fn.name} takes {count(len(fn.params), 'argument')}, "
                                  f"got {len(args)} (NUMBER_OF_ARGUMENTS_MISMATCH)")
         cli_args = [cli_arg(v, p, i) for i, (v, p) in enumerate(zip(args, fn.params))]
         return chain.view(req["function"], cli_args, type_args=[str(t) for t in type_args])
