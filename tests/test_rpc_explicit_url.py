@@ -11,39 +11,13 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
-
 from dualwrite.demo import make_summary
-from tests.audit_world import World, sha3
+from tests.audit_world import World
 from tests.chain_driver import console_script
 from tests.envs import base_env
-from tests.hostile_node import HostileNode
+from tests.hostile_node import OUTER_TIMEOUT_S, HostileNode, dw, one_line
+from tests.hostile_node import world  # noqa: F401  (fixture)
 from tests.rpc_node import InThreadNode
-
-OUTER_TIMEOUT_S = 90
-
-
-@pytest.fixture
-def world(tmp_path: Path):
-    w = World(tmp_path / "state.sqlite")
-    w.init()
-    for i in (1, 2, 3):
-        w.expect(i, sha3(make_summary(i).to_bcs()))
-    w.finalize(1, 2, 3)
-    yield w
-    w.close()
-
-
-def dw(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([console_script("dualwrite"), *args], capture_output=True, text=True,
-                          env=env or base_env(), timeout=OUTER_TIMEOUT_S)
-
-
-def one_line(p: subprocess.CompletedProcess) -> str:
-    lines = p.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in p.stderr, p.stderr
-    return lines[0]
-
 
 def _gone(pid: int, deadline_s: float = 20) -> bool:
     end = time.monotonic() + deadline_s

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import resource
 import subprocess
 import sys
 import time
@@ -17,27 +16,13 @@ import pytest
 from dualwrite import bridge
 from dualwrite.backends import BackendConfig, ModuleAddresses, SimBackend
 from dualwrite.backends.rpc import RpcBackend, SplitBackend
-from dualwrite.demo import make_summary
 from dualwrite.errors import ChainChanged
 from tests.audit_world import World, sha3
 from tests.chain_driver import console_script
 from tests.envs import base_env
-from tests.hostile_node import HostileNode, Req
+from tests.hostile_node import OUTER_TIMEOUT_S, HostileNode, Req, dw, one_line
+from tests.hostile_node import world  # noqa: F401  (fixture)
 from tests.rpc_node import InThreadNode
-
-OUTER_TIMEOUT_S = 90  # no case here needs more than a few seconds; a hang fails the test
-
-
-@pytest.fixture
-def world(tmp_path: Path):
-    w = World(tmp_path / "state.sqlite")
-    w.init()
-    for i in (1, 2, 3):
-        w.expect(i, sha3(make_summary(i).to_bcs()))
-    w.finalize(1, 2, 3)
-    yield w
-    w.close()
-
 
 @pytest.fixture
 def node(world: World):
@@ -48,18 +33,6 @@ def node(world: World):
 
 def addrs(node) -> list[str]:
     return ["--lottery-multi-address", node.addresses.lottery_multi, "--lottery-address", node.addresses.lottery]
-
-
-def dw(*args: str, timeout: float = OUTER_TIMEOUT_S) -> subprocess.CompletedProcess:
-    return subprocess.run([console_script("dualwrite"), *args], capture_output=True, text=True, env=base_env(),
-                          timeout=timeout)
-
-
-def one_line(p: subprocess.CompletedProcess) -> str:
-    lines = p.stderr.strip().splitlines()
-    assert len(lines) == 1, p.stderr
-    assert "Traceback" not in p.stderr
-    return lines[0]
 
 
 def on_views(answer):
