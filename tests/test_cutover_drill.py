@@ -203,9 +203,15 @@ def test_cutover_drill_local_with_reads_over_rpc(tmp_path: Path) -> None:
         assert p.returncode == 0, p.stderr
         p = dualwrite(env, "cutover", "apply", str(tmp_path / "rpc-plan.json"), "--json", *backend)
         assert p.returncode == 0 and out_json(p)["counts"] == {"no_action": 12}, p.stdout + p.stderr
-        # the same plan through the CLI's own reads (no node): another identity, refused
-        p = dualwrite(env, "cutover", "apply", str(tmp_path / "plan.json"), "--backend", "local", *addrs)
-        assert p.returncode == 2 and "made for another target" in p.stderr, p.stderr
+        # the same plan through the CLI's own reads (no node): the same chain, reached another way: accepted
+        p = dualwrite(env, "cutover", "apply", str(tmp_path / "plan.json"), "--backend", "local", *addrs, "--json")
+        assert p.returncode == 0 and out_json(p)["counts"].get("settled_earlier") == 7, p.stdout + p.stderr
+        # other module addresses are another chain: refused, whichever way the reads go
+        other = ["--lottery-multi-address", "0x" + "ab" * 32, "--lottery-address", c.addresses.lottery]
+        for extra in ([], ["--rpc-url", url]):
+            p = dualwrite(env, "cutover", "apply", str(tmp_path / "plan.json"), "--backend", "local", *other, *extra)
+            assert p.returncode == 2 and "made for another target" in p.stderr and "lottery_multi address" in p.stderr, \
+                p.stderr
     finally:
         serve.terminate()
         serve.wait(timeout=30)

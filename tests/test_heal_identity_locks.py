@@ -329,8 +329,9 @@ def test_a_garbage_line_mid_journal_says_how_to_go_on_and_journal_repair_sets_it
     assert again.code == 0 and again.json()["journal_repair"] == "journal repair: nothing to repair"
 
 
-def test_the_rpc_and_split_backends_carry_the_node_and_its_chain_id(tmp_path: Path) -> None:
-    """C's read path: the identity of a node is its URL (no secrets), addresses and reported chain id."""
+def test_the_rpc_identity_is_the_chain_and_the_split_backend_is_its_writer(tmp_path: Path) -> None:
+    """Over RPC the identity is the chain the node reports (its chain id) and the addresses, not the URL
+    (no secrets either); reads over RPC do not change a writer's identity (issue 20, item 10)."""
     from dualwrite.backends import ModuleAddresses
     from dualwrite.backends.base import identity_key, identity_of
     from dualwrite.backends.rpc import RpcBackend, SplitBackend
@@ -344,10 +345,10 @@ def test_the_rpc_and_split_backends_carry_the_node_and_its_chain_id(tmp_path: Pa
         try:
             ident = identity_of(r1)
             assert ident["chain_id"] not in ("", "unknown") and "SECRET" not in json.dumps(ident)
+            assert set(ident) == {"backend", "chain_id", "lottery_multi", "lottery"}  # no URL: the path, not the chain
             assert identity_key(ident) == identity_key(identity_of(r2))
             split = SplitBackend(w.backend, r2)
-            assert identity_of(split)["state"] == identity_of(w.backend)["state"]
-            assert identity_of(split)["chain_id"] == ident["chain_id"]
+            assert identity_of(split) == identity_of(w.backend)
         finally:
             r1.close()
             r2.close()

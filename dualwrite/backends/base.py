@@ -71,10 +71,12 @@ class Backend(Protocol):
     def chain_identity(self) -> dict[str, str]:
         """Which chain this backend acts on, as stable string key/values (no secrets).
 
-        A heal journal matches an interrupted run to the chain by this, so it must differ
-        between two chains and stay the same across runs on one: backend kind, target
-        (state file, binary, container/image), profile, config, RPC URL, module addresses,
-        and the chain id where the backend knows it.
+        A heal journal matches an interrupted run to the chain by this (and names the chain's lock
+        file after it), so it must differ between two chains and stay the same across runs on one —
+        whichever way the reads go: the chain, not the path to it. sim: the state file and module
+        addresses; over RPC: the chain id and module addresses (not the URL: two URLs of one
+        network are one chain); a CLI backend, which cannot name its chain, the target it sends
+        to (binary or container, profile, config, the RPC URL it passes on) and the addresses.
         """
         ...
 
@@ -82,13 +84,33 @@ class Backend(Protocol):
         ...
 
 
+#: an RPC path (reader or writer) is identified by the chain it reaches, nothing of how it reaches it
+RPC_IDENTITY_KEYS = ("backend", "chain_id", "lottery_multi", "lottery")
+#: keys an older dualwrite put into a backend's identity that name the read path, not the chain
+_READ_PATH_KEYS = ("reads_rpc_url",)
+
+
 def identity_of(backend: Any) -> dict[str, str]:
     """``backend.chain_identity()``; for a backend that lacks it, its kind and description
-    (weaker: two chains behind one description would look alike)."""
+    (weaker: two chains behind one description would look alike). An RPC identity keeps only
+    the chain's keys (``RPC_IDENTITY_KEYS``): the URL, the provider, the signing account are the path."""
     fn = getattr(backend, "chain_identity", None)
     if callable(fn):
-        return {str(k): str(v) for k, v in fn().items()}
+        ident = {str(k): str(v) for k, v in fn().items()}
+        if ident.get("backend") == "rpc":
+            ident = {k: ident[k] for k in RPC_IDENTITY_KEYS if k in ident}
+        return ident
     return {"backend": str(getattr(backend, "name", "?")), "describe": backend.describe()}
+
+
+def without_read_path(identity: dict[str, Any]) -> dict[str, str]:
+    """An identity recorded by an older dualwrite, as this one names the same chain: a heal whose reads went
+    over RPC recorded the reads' URL and the chain id they carried beside the writer's identity."""
+    ident = {str(k): str(v) for k, v in identity.items()}
+    if any(k in ident for k in _READ_PATH_KEYS):
+        for k in (*_READ_PATH_KEYS, "chain_id"):
+            ident.pop(k, None)
+    return ident
 
 
 def identity_key(identity: dict[str, str]) -> str:

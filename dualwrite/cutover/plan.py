@@ -68,7 +68,13 @@ class InputDigest(_Strict):
 
 
 class Target(_Strict):
-    """Which chain a plan was read from. Two targets are the same chain when every known field agrees."""
+    """Which chain a plan was read from: the chain, not the way to it.
+
+    The chain is named by the state file (``sim``), the chain id (known over RPC, and on ``sim``), and
+    the module addresses. How it is reached — CLI or RPC reads, which URL, profile or container — is
+    recorded for people and compared only where nothing names the chain itself (a CLI backend without
+    reads over RPC on one side: where that CLI sends is then all there is to go on).
+    """
 
     backend: str
     describe: str
@@ -80,19 +86,30 @@ class Target(_Strict):
     container: str | None = None
     image: str | None = None
 
-    #: fields that must agree (``describe`` is for people; ``chain_id`` only when both sides know it)
-    COMPARED: ClassVar[tuple[str, ...]] = ("backend", "addresses", "state", "rpc_url", "profile", "container", "image")
+    #: how the chain is reached: compared only when neither the state file nor the chain id is known on both sides
+    PATH_FIELDS: ClassVar[tuple[str, ...]] = ("backend", "profile", "container", "image")
 
     def differences(self, other: "Target") -> list[str]:
-        compared = self.COMPARED
-        if "rpc" in (self.backend, other.backend):
-            # a plan read through the read-only rpc backend is applied through a writer reading the same node:
-            # the node (URL, chain id) and the addresses are the identity; the writer's own fields are not known
-            compared = ("addresses", "rpc_url")
-        out = [f"{k} {getattr(self, k)!r} vs {getattr(other, k)!r}" for k in compared
-               if getattr(self, k) != getattr(other, k)]
-        if self.chain_id is not None and other.chain_id is not None and self.chain_id != other.chain_id:
+        out: list[str] = []
+        both_state = self.state is not None and other.state is not None
+        both_chain = self.chain_id is not None and other.chain_id is not None
+        if both_state and self.state != other.state:
+            out.append(f"state {self.state!r} vs {other.state!r}")
+        if both_chain and self.chain_id != other.chain_id:
             out.append(f"chain_id {self.chain_id} vs {other.chain_id}")
+        same_state = both_state and self.state == other.state
+        for k in ("lottery_multi", "lottery"):
+            a, b = self.addresses.get(k), other.addresses.get(k)
+            # on one state file the addresses are the state's (fixed when it was made): the named form is them
+            if a != b and not (same_state and None in (a, b)):
+                out.append(f"{k} address {a or '(named)'} vs {b or '(named)'}")
+        if not (both_state or both_chain):
+            out += [f"{k} {getattr(self, k)!r} vs {getattr(other, k)!r}" for k in self.PATH_FIELDS
+                    if getattr(self, k) != getattr(other, k)]
+            if self.rpc_url and other.rpc_url and self.rpc_url != other.rpc_url:
+                out.append(f"rpc_url {self.rpc_url!r} vs {other.rpc_url!r}")
+            if (self.state is None) != (other.state is None):
+                out.append(f"state {self.state!r} vs {other.state!r}")
         return out
 
 
@@ -196,8 +213,9 @@ class Plan(_Strict):
 def target_of(backend: Backend, cfg: Any = None) -> Target:
     """The identity of the chain behind ``backend`` (and the ``BackendConfig`` it was opened with).
 
-    Reads over RPC (a ``SplitBackend``, or the read-only ``rpc`` backend) add the node's URL and the
-    chain id its answers carry (``x-supra-chain-id``), so the plan names the network, not only the CLI.
+    On ``sim``: the state file, its module addresses and the simulator's chain id. Reads over RPC (a
+    ``SplitBackend``, or the ``rpc`` backend) give the chain id the node's answers carry (``x-supra-chain-id``),
+    so the plan names the network, not only the CLI; the node's URL is recorded for people (``Target``).
     """
     writer = getattr(backend, "writer", backend)
     reader = getattr(backend, "reader", None) or (backend if backend.name == "rpc" else None)
@@ -207,9 +225,14 @@ def target_of(backend: Backend, cfg: Any = None) -> Target:
     chain = getattr(writer, "chain", None)
     state = str(Path(chain.path).resolve()) if chain is not None and getattr(chain, "path", None) else None
     chain_id: Any = None
-    if client is not None:
+    if chain is not None:
+        from dualwrite.sim.chain import CHAIN_ID
+
+        chain_id = CHAIN_ID  # the simulator's, as its node reports it
+        addresses = getattr(chain, "addresses", None) or addresses  # the state's own: the named form resolved
+    if client is not None and chain_id is None:
         if getattr(client, "chain_id", None) is None:
-            bridge.is_mirror_enabled(backend)  # any answer of the node carries its chain id
+            client.block()  # any answer of the node carries its chain id; the latest block needs no address
         chain_id = getattr(client, "chain_id", None)
     chain_id_fn = getattr(backend, "chain_id", None)
     if chain_id is None and callable(chain_id_fn):
