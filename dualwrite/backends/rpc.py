@@ -172,6 +172,25 @@ class _TooLarge(Exception):
     pass
 
 
+class _Bounded(httpx.SyncByteStream):
+    """An answer's bytes as they arrive, until more than ``limit`` came: then ``_TooLarge`` (the rest unread)."""
+
+    def __init__(self, inner, limit: int) -> None:
+        self._inner = inner
+        self._limit = limit
+
+    def __iter__(self):
+        total = 0
+        for chunk in self._inner:
+            total += len(chunk)
+            if total > self._limit:
+                raise _TooLarge(f"stopped reading after {total:,} bytes")
+            yield chunk
+
+    def close(self) -> None:
+        self._inner.close()
+
+
 def _redirect_base(target: httpx.URL, path: str) -> str:
     """The base URL to give instead, when the redirect target ends with the endpoint's own path."""
     shown = redact_url(str(target))
@@ -258,18 +277,13 @@ class RpcClient:
             length = r.headers.get("Content-Length", "")
             if length.isdigit() and int(length) > limit:
                 raise _TooLarge(f"it announced {int(length):,} bytes")
-            chunks, total = [], 0
-            for chunk in r.iter_bytes():
-                total += len(chunk)
-                if total > limit:
-                    raise _TooLarge(f"stopped reading after {total:,} bytes")
-                chunks.append(chunk)
+            r.stream = _Bounded(r.stream, limit)
+            r.read()
+            if len(r.content) > limit:  # inflated past it by a Content-Encoding the node chose unasked
+                raise _TooLarge(f"{len(r.content):,} bytes once decoded")
         finally:
             r.close()
-        # the whole body, decoded, as the answer (its Content-Encoding is undone already)
-        r = httpx.Response(r.status_code, headers=[(k, v) for k, v in r.headers.multi_items()
-                                                   if k.lower() != "content-encoding"],
-                           content=b"".join(chunks), request=req, extensions=r.extensions)
+        r.request = req
         for hook in self.hooks:
             hook(r)
         return r
