@@ -57,6 +57,12 @@ def shape_of(method: str, path: str, status: int) -> str:
         return "BlockWithTransactions"
     if rest == ["transactions", "chain_id"]:
         return "ChainId"
+    if rest == ["transactions", "submit"]:
+        return "SubmitAnswer"
+    if rest == ["transactions", "parameters"]:
+        return "TransactionParameters"
+    if rest == ["transactions", "estimate_gas_price"]:
+        return "GasPriceRes"
     if rest[:1] == ["transactions"]:
         return "Transaction"
     if rest[:1] == ["accounts"]:

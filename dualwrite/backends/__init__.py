@@ -70,6 +70,10 @@ class SimBackend:
 
         return ChainEvents(self.chain)
 
+    def tx_writer(self) -> None:
+        """No RPC writer: the simulator runs in-process."""
+        return None
+
     def fork(self) -> "SimBackend":
         """An independent connection for another thread (SQLite connections are not shared)."""
         return SimBackend(self._cfg)
@@ -87,13 +91,44 @@ def _rpc_reader(cfg: BackendConfig):
                       events_timeout=cfg.events_timeout)
 
 
+def writes_over_rpc(cfg: BackendConfig) -> bool:
+    """``--writes rpc``, or ``auto`` with both an RPC URL and a private key file."""
+    if cfg.writes == "rpc":
+        missing = [what for what, v in (("--rpc-url URL", cfg.node_url), ("--private-key-file FILE", cfg.private_key_file))
+                   if not v]
+        if missing:
+            raise InputError(f"--writes rpc needs {' and '.join(missing)}")
+        return True
+    return cfg.writes == "auto" and bool(cfg.node_url) and bool(cfg.private_key_file)
+
+
+def _rpc_split(cfg: BackendConfig) -> Backend:
+    """Reads and writes over RPC: the node's reader, and a writer that signs with the key and shares its client."""
+    from dualwrite.backends.rpc import SplitBackend
+    from dualwrite.backends.rpc_write import open_writer
+
+    if cfg.reads == "cli":
+        raise InputError("--reads cli with writes over RPC: what is written over RPC is read over RPC too "
+                         "(drop --reads cli, or pass --writes cli)")
+    reader = _rpc_reader(cfg)
+    try:
+        writer = open_writer(cfg, reader.client)
+    except BaseException:
+        reader.close()
+        raise
+    return SplitBackend(writer, reader)
+
+
 def open_backend(cfg: BackendConfig | None = None) -> Backend:
     """The backend ``cfg`` names; with an RPC URL, its reads go to the node over HTTP (``--reads cli`` keeps them
-    on the CLI), its writes stay where the keys are."""
+    on the CLI), its writes stay where the keys are: the CLI's profiles, or (``--writes rpc``, or an RPC URL and
+    ``--private-key-file``) signed here and submitted to the node, with no Supra CLI at all."""
     cfg = cfg or BackendConfig.from_env()
     name = cfg.backend
     if cfg.reads not in READS:
         raise InputError(f"--reads {cfg.reads!r}: expected one of {', '.join(READS)}")
+    if writes_over_rpc(cfg):
+        return _rpc_split(cfg)
     if name == "rpc":
         if not cfg.node_url:
             raise InputError("--backend rpc needs --rpc-url URL (env DUALWRITE_RPC_URL): the node to read from")

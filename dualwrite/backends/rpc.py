@@ -339,8 +339,9 @@ class RpcClient:
         return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
     def request(self, method: str, path: str, *, what: str, limit: int = DEFAULT_MAX_BYTES,
-                **kw: Any) -> httpx.Response:
-        """One request, retried while the failure is transient; the last answer or a BackendError.
+                retry_status: frozenset[int] = RETRY_STATUS, **kw: Any) -> httpx.Response:
+        """One request, retried while the failure is transient (a connection error, an answer whose status is
+        in ``retry_status``); the last answer or a BackendError.
 
         Each attempt must have its whole answer within ``call_timeout`` seconds (else it is a failed
         attempt, retried like a timeout), at most ``limit`` bytes of it (else ``BackendError``, not
@@ -370,7 +371,7 @@ class RpcClient:
                                    f"{_size(limit)} limit of that endpoint ({e}); abandoned") from None
             else:
                 r.extensions["dualwrite_retries"] = attempt
-                if r.status_code not in RETRY_STATUS:
+                if r.status_code not in retry_status:
                     return r
                 wait = self._retry_after(r) if r.status_code == 429 else None
                 if wait is not None and wait > RETRY_AFTER_CAP_S:
@@ -560,10 +561,14 @@ class RpcBackend:
     def run(self, function: str, args: list[str]) -> TxnResult:
         raise InputError(self.refusal(f"{function} is a write"))
 
+    def tx_writer(self) -> None:
+        return None
+
     @staticmethod
     def refusal(what: str) -> str:
-        return (f"the rpc backend is read-only: {what}; writes need a backend that holds the keys "
-                f"({WRITE_BACKENDS}), e.g. --backend podman --rpc-url URL")
+        return (f"the rpc backend is read-only without a key: {what}; writes need --private-key-file FILE (signed "
+                f"here, submitted to the node) or a backend that holds the keys ({WRITE_BACKENDS}), "
+                f"e.g. --backend podman --rpc-url URL")
 
     def describe(self) -> str:
         return f"rpc ({self.client.describe()})"
@@ -611,7 +616,8 @@ class RpcBackend:
 
 
 class SplitBackend:
-    """Writes through one backend (the CLI, which holds the keys), reads through another (the node)."""
+    """Writes through one backend (the CLI, which holds the keys, or the ``RpcWriter``), reads through another
+    (the node)."""
 
     in_process = False
 
@@ -622,9 +628,16 @@ class SplitBackend:
 
     def run(self, function: str, args: list[str]) -> TxnResult:
         # the CLI signs and sends through the same node: first make sure it still serves the chain this
-        # run read (one small request; a write costs a process), so a write never lands on another chain
-        self.reader.client.check_chain()
+        # run read (one small request; a write costs a process), so a write never lands on another chain.
+        # The RPC writer sends through the reader's own client: every answer it gets is checked already.
+        if self.tx_writer() is None:
+            self.reader.client.check_chain()
         return self.writer.run(function, args)
+
+    def tx_writer(self):
+        """The writer's ``RpcWriter`` when writes go over RPC, else None."""
+        fn = getattr(self.writer, "tx_writer", None)
+        return fn() if callable(fn) else None
 
     def view(self, function: str, args: list[str]) -> list[Any]:
         return self.reader.view(function, args)

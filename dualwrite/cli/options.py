@@ -147,10 +147,20 @@ def opened(cfg: "BackendConfig") -> Iterator["Backend"]:
 
 
 def say_backend(backend: "Backend", as_json: bool) -> None:
-    """Human output always names the backend and target; JSON carries it as a field instead."""
+    """Human output always names the backend and target; JSON carries it as a field instead. With writes over
+    RPC, which account signs goes to stderr either way (and is in the backend's description)."""
     if not as_json:
         click.echo(f"backend: {backend.describe()}")
+    writer = signer_of(backend)
+    if writer is not None:
+        click.echo(f"signing as {writer.sender} ({writer.key_source})", err=True)
 
 
-__all__ = ["backend_options", "group_options", "group_value", "opened", "remember_group_options", "resolve_config", "say_backend",
+def signer_of(backend: "Backend"):
+    """The backend's RPC writer (``tx_writer()``), or None when the CLI (or the simulator) signs."""
+    fn = getattr(backend, "tx_writer", None)
+    return fn() if callable(fn) else None
+
+
+__all__ = ["backend_options", "group_options", "group_value", "opened", "remember_group_options", "resolve_config", "say_backend", "signer_of",
            "sim_state"]

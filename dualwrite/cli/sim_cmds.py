@@ -210,13 +210,16 @@ def _iso(us: int) -> str:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback unless you say so).")
 @click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True, help="0 picks a free port.")
 @click.option("--fault", "faults", multiple=True, metavar="KIND=VALUE",
-              help="Drills: 503=20%, 429=10% (with retry-after=SECONDS), latency=50ms, drop=5%. Repeatable.")
+              help="Drills: 503=20%, 429=10% (with retry-after=SECONDS), latency=50ms, drop=5% (requests); "
+                   "txn-drop=10% (accepted, never executed), mempool-full=20% (503 on submit), mempool-size=N, "
+                   "commit-delay=200ms (transactions). Repeatable.")
 @click.option("--fault-seed", type=int, help="Seed of the fault draws (reproducible drills).")
 @click.option("--log", is_flag=True, help="Log each request on stderr.")
 @click.option("--require-header", metavar="'NAME: VALUE'",
               help="Answer 401 to requests without this header (a provider's key, for --rpc-header drills).")
 def sim_serve(state, host, port, faults, fault_seed, log, require_header) -> None:
-    """Serve the simulator's state as a Supra RPC node does (views, events, blocks, transactions, accounts).
+    """Serve the simulator's state as a Supra RPC node does (views, events, blocks, transactions, accounts, and
+    signed transactions submitted to it: `dualwrite sim key` writes a profile's key).
 
     The first line on stdout is the base URL (http://127.0.0.1:PORT). Stops on SIGINT or SIGTERM.
     """
@@ -243,6 +246,39 @@ def sim_serve(state, host, port, faults, fault_seed, log, require_header) -> Non
         ((name, value),) = parse_headers([require_header]).items()
         need = (name, value)
     serve(path, host, port, f, log=log, announce=announce, require_header=need)
+
+
+@sim_group.command("key")
+@state_option
+@click.argument("profile")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the private key file here (mode 0600).")
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+@click.option("--json", "as_json", is_flag=True)
+def sim_key(state, profile, out, force, as_json) -> None:
+    """Write PROFILE's Ed25519 private key file (the key the emulated node knows for its account).
+
+    Every simulator account is rotated (a fixed address, its key's authentication key), so sign as it with
+    --sender ACCOUNT, e.g. `dualwrite set 5 HASH --rpc-url URL --private-key-file FILE --sender ACCOUNT`.
+    """
+    from dualwrite.sim.accounts import PROFILE_NAME
+    from dualwrite.sim.keys import issue
+    from dualwrite.txn import Signer, write_key_file
+
+    if not PROFILE_NAME.match(profile):
+        raise InputError(f"PROFILE {profile!r}: not a profile name (letters, digits, '_' and '-')")
+    chain = open_chain(state)
+    account = chain.addresses.account(profile)
+    seed = issue(chain.store, profile, account)
+    write_key_file(out, seed, force=force)
+    auth = "0x" + Signer(seed, source="simulator").auth_key.hex()
+    doc = {"state": str(chain.path), "profile": profile, "account": account, "authentication_key": auth,
+           "key_file": str(out)}
+    if as_json:
+        emit_json(doc)
+        return
+    click.echo(f"wrote {out} (mode 0600): the key of profile {profile}, account {account}")
+    click.echo(f"  sign as it: --private-key-file {out} --sender {account}")
 
 
 @sim_group.command("reset")
