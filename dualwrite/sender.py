@@ -186,18 +186,18 @@ class Sender:
         if self.writer is None:
             self._run_now(call, on_done, write_ahead=write_ahead)
             return
-        while len(self._window) + len(self._batch) >= self.in_flight:
-            if self._batch:
-                self.flush()
-            else:
+        if len(self._window) + len(self._batch) >= self.in_flight:
+            self.flush()
+            # settle down to half the window: the next batch then goes with one fsync, not one per transaction
+            while self._window and len(self._window) > self.in_flight // 2:
                 self._settle_head()
         f = _Flight(call, on_done)
         t = self._sign(call, self._take_seq())
         f.txns.append(t)
         self.record(call, "started", _fields(t), False)
         self._batch.append(f)
-        if len(self._window) + len(self._batch) >= self.in_flight:
-            self.flush()
+        if not self._window or len(self._window) + len(self._batch) >= self.in_flight:
+            self.flush()  # nothing in flight: do not let the node idle while the batch fills
 
     def _take_seq(self) -> int:
         if self._next_seq is None:
