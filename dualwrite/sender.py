@@ -186,11 +186,7 @@ class Sender:
         if self.writer is None:
             self._run_now(call, on_done, write_ahead=write_ahead)
             return
-        if len(self._window) + len(self._batch) >= self.in_flight:
-            self.flush()
-            # settle down to half the window: the next batch then goes with one fsync, not one per transaction
-            while self._window and len(self._window) > self.in_flight // 2:
-                self._settle_head()
+        self.room()
         f = _Flight(call, on_done)
         t = self._sign(call, self._take_seq())
         f.txns.append(t)
@@ -198,6 +194,17 @@ class Sender:
         self._batch.append(f)
         if not self._window or len(self._window) + len(self._batch) >= self.in_flight:
             self.flush()  # nothing in flight: do not let the node idle while the batch fills
+
+    def room(self) -> None:
+        """Make room for one more transaction (outcomes of earlier ones may be delivered meanwhile). A caller
+        calls it before deciding to send — its re-check then reads a chain with those outcomes in it, and an
+        abort among them can stop the run before the next call goes out."""
+        if self.writer is None or len(self._window) + len(self._batch) < self.in_flight:
+            return
+        self.flush()
+        # settle down to half the window: the next batch then goes with one fsync, not one per transaction
+        while self._window and len(self._window) > self.in_flight // 2:
+            self._settle_head()
 
     def _take_seq(self) -> int:
         if self._next_seq is None:

@@ -228,6 +228,8 @@ def _run(backend: Backend, plan: Plan, j: CutoverJournal | None, prior, result: 
         j.sync()
 
     for row in plan.rows:
+        if row.action != "none" and row.lottery_id not in settled:
+            sender.room()  # earlier outcomes first: an abort among them stops the run before this row
         if result.stopped:
             if row.action != "none":
                 finish(row, Outcome.NOT_REACHED)

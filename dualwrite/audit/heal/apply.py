@@ -386,6 +386,7 @@ def _repair_all(hp: HealPlan, report: HealReport, sender: Sender, still_done, do
             if progress:
                 progress(out)
             continue
+        sender.room()
         left = {"steps": 0, "all_sent": False}
 
         def settled(o: SendOutcome, lp: LotteryPlan = lp, out: LotteryOutcome = out, left: dict = left) -> None:
