@@ -139,6 +139,7 @@ class Sender:
         self._window: deque[_Flight] = deque()  # submitted, oldest first
         self._batch: list[_Flight] = []  # signed and journalled (not yet synced), not submitted
         self._next_seq: int | None = None
+        self._executor = None
         self.gap_repairs = 0
 
     @property
@@ -204,7 +205,7 @@ class Sender:
         self.flush()
         # settle down to half the window: the next batch then goes with one fsync, not one per transaction
         while self._window and len(self._window) > self.in_flight // 2:
-            self._settle_head()
+            self._settle_ready(len(self._window) - self.in_flight // 2)
 
     def _take_seq(self) -> int:
         if self._next_seq is None:
@@ -217,26 +218,59 @@ class Sender:
         return self.writer.prepare(call.function, list(call.args), seq)
 
     def flush(self) -> None:
-        """Make the batch's ``started`` records durable (one fsync), then submit them in order."""
+        """Make the batch's ``started`` records durable (one fsync), then submit them (concurrently: the node
+        orders them by sequence number, not by arrival; one by one in a drill, to kill at an exact point)."""
         if not self._batch:
             return
         self.sync()
         batch, self._batch = self._batch, []
-        for k, f in enumerate(batch):
-            self.sends += 1
-            self.kill.at("started", self.sends)
-            err = self._submit(f.txns[-1])
-            if err is not None:
-                # refused for good (or no answer after retries): nothing of it executes; later ones of the
-                # batch are not submitted — their numbers would wait behind a gap — and fail the same way
+        first = self.sends + 1
+        self.sends += len(batch)
+        if self.kill.point is None and len(batch) > 1:
+            errors = list(self._pool().map(lambda f: self._submit(f.txns[-1]), batch))
+        else:
+            errors = []
+            for k, f in enumerate(batch):
+                self.kill.at("started", first + k)
+                errors.append(self._submit(f.txns[-1]))
+                self.kill.at("submitted", first + k)
+        refused = None
+        for f, err in zip(batch, errors):
+            if err is not None and type(err).__name__ == "ExpiredAtSubmit" and refused is None:
+                # refused as expired on arrival (never in the mempool: nothing of it can run): the clock it was
+                # signed by was stale. Signed again with the same number, by the node's clock read now
+                t = self.writer.prepare(f.call.function, list(f.call.args), f.txns[-1].sequence_number,
+                                        expiration_secs=int(self.writer.node_time()) + int(self.writer.ttl))
+                f.txns.append(t)
+                self.record(f.call, "started", {**_fields(t), "resigned": "expired at submit"}, True)
+                err = self._submit(t)
+            if err is None:
+                # accepted: in flight (behind a refused number it waits, and expires unexecuted: waited for too)
+                self._window.append(f)
+            else:
+                # refused for good: nothing of it executes
+                refused = refused or err
                 self._fail_unsubmitted(f, err)
-                for g in batch[k + 1:]:
-                    self._fail_unsubmitted(g, BackendError(f"not submitted: an earlier transaction was refused "
-                                                           f"({err})"))
-                self._renumber()
-                return
-            self.kill.at("submitted", self.sends)
-            self._window.append(f)
+        if refused is not None:
+            self._renumber()
+
+    def _pool(self):
+        if self._executor is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._executor = ThreadPoolExecutor(max_workers=min(self.in_flight, 16), thread_name_prefix="send")
+        return self._executor
+
+    def map(self, fn: Callable[[Any], Any], items: list) -> list:
+        """``fn`` over ``items``, concurrently over RPC (reads a caller makes ahead), in order."""
+        if self.writer is None or len(items) < 2:
+            return [fn(x) for x in items]
+        return list(self._pool().map(fn, items))
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
 
     def _submit(self, t) -> DualwriteError | None:
         from dualwrite.errors import MempoolFull, SubmissionUnknown
@@ -280,9 +314,35 @@ class Sender:
         """Submit what is batched and wait for every outcome, in order."""
         self.flush()
         while self._window:
-            self._settle_head()
+            self._settle_ready(len(self._window))
         self.sync()
         self._next_seq = None  # a call sent another way (the mirror switch) may take the next number
+
+    def _settle_ready(self, k: int) -> None:
+        """Look up the first ``k`` in flight together and settle, in order, those already final; the head
+        waited for when it was not."""
+        heads = list(self._window)[:k]
+        if self.kill.point is None and len(heads) > 1:
+            results = list(self._pool().map(lambda f: [self.writer.lookup(t.hash) for t in f.txns], heads))
+            settled = 0
+            for f, res in zip(heads, results):
+                final = next((r for r in res if r is not None and r.status != "Pending"), None)
+                if final is None:
+                    break
+                self._window.popleft()
+                f.settled = True
+                self._finish(f, self._outcome(f, final))
+                settled += 1
+            if settled:
+                return
+        self._settle_head()
+
+    def _outcome(self, f: _Flight, res) -> Outcome:
+        from dualwrite.backends.rpc_write import failure_of
+
+        if res.status == "Success":
+            return Outcome(f.call, result=res, txn_hash=res.hash)
+        return Outcome(f.call, error=failure_of(res), txn_hash=res.hash)
 
     def _settle_head(self) -> None:
         f = self._window[0]
@@ -299,8 +359,6 @@ class Sender:
 
     def _wait(self, f: _Flight) -> Outcome:
         """Until one of the flight's transactions commits or fails, or all certainly never will."""
-        from dualwrite.backends.rpc_write import failure_of
-
         pause = POLL_FIRST_S
         while True:
             known = False
@@ -309,10 +367,8 @@ class Sender:
                 if res is None:
                     continue
                 known = True
-                if res.status == "Success":
-                    return Outcome(f.call, result=res, txn_hash=t.hash)
                 if res.status != "Pending":
-                    return Outcome(f.call, error=failure_of(res), txn_hash=t.hash)
+                    return self._outcome(f, res)
             if not known:
                 never = self._unknown(f)
                 if never is not None:

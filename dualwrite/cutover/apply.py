@@ -227,6 +227,29 @@ def _run(backend: Backend, plan: Plan, j: CutoverJournal | None, prior, result: 
                 started_before.discard(row.lottery_id)
         j.sync()
 
+    ahead: dict[int, Any] = {}  # over RPC: re-check reads made together, a window ahead of the sends
+    todo = [r.lottery_id for r in candidates if r.lottery_id not in landed]
+    at = {lid: k for k, lid in enumerate(todo)}
+
+    def status_of(lid: int):
+        if not sender.over_rpc or lid not in at:
+            return bridge.status(backend, lid)
+        if lid not in ahead:
+            k = at[lid]
+            chunk = todo[k:k + max(8, sender.in_flight)]
+
+            def read(i: int):
+                try:
+                    return bridge.status(backend, i)
+                except BackendError as e:
+                    return e
+
+            ahead.update(zip(chunk, sender.map(read, chunk)))
+        got = ahead.pop(lid)
+        if isinstance(got, BackendError):
+            raise got
+        return got
+
     for row in plan.rows:
         if row.action != "none" and row.lottery_id not in settled:
             sender.room()  # earlier outcomes first: an abort among them stops the run before this row
@@ -245,7 +268,7 @@ def _run(backend: Backend, plan: Plan, j: CutoverJournal | None, prior, result: 
             finish(row, Outcome.LANDED_EARLIER, "an earlier run's transaction committed", landed[lid] or None)
             continue
         try:
-            pending = _hex(bridge.status(backend, lid).expected_hash)
+            pending = _hex(status_of(lid).expected_hash)
             if pending is None and (lid in archived or lid in started_before):
                 # archived since the plan, or an earlier run's send landed and was consumed since
                 if lid in archived or bridge.get_summary(backend, lid) is not None:
@@ -274,7 +297,10 @@ def _run(backend: Backend, plan: Plan, j: CutoverJournal | None, prior, result: 
         if not sender.over_rpc:
             intend(position[lid])
         sender.send(call_of(row), lambda o, replaced=pending: sent(o, replaced), write_ahead=False)
-    sender.drain()
+    try:
+        sender.drain()
+    finally:
+        sender.close()
     result.rows.sort(key=lambda rr: order.get(rr.lottery_id, 0))
     result.gap_repairs = sender.gap_repairs
 

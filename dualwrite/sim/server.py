@@ -378,6 +378,9 @@ class Handler(BaseHTTPRequestHandler):
         if rest[0] == "accounts" and len(rest) == 2:
             return 200, self.account(rest[1]), None
         if version == "v3" and rest == ["block"]:
+            # the latest block is the node's clock (expiries are reckoned by it): a live chain keeps producing
+            # blocks, so an idle emulator makes one at its clock before answering, as it does for a lookup
+            self.server.mempool.heartbeat(self.chain)
             block = self.chain.block()
             if block is None:
                 raise HttpError(404, "no block committed yet")

@@ -417,7 +417,10 @@ def _repair_all(hp: HealPlan, report: HealReport, sender: Sender, still_done, do
         left["all_sent"] = True
         if left["steps"] == 0:
             reread(lp, out)
-    sender.drain()
+    try:
+        sender.drain()
+    finally:
+        sender.close()
 
 
 __all__ = ["HealReport", "LotteryOutcome", "MirrorStep", "heal"]
