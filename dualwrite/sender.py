@@ -319,13 +319,15 @@ class Sender:
         self._next_seq = None  # a call sent another way (the mirror switch) may take the next number
 
     def _settle_ready(self, k: int) -> None:
-        """Look up the first ``k`` in flight together and settle, in order, those already final; the head
-        waited for when it was not."""
+        """Settle, in order, those of the first ``k`` in flight that have executed — the account's sequence number
+        says which (one read), then each is looked up once, together; the head waited for when none has."""
         heads = list(self._window)[:k]
         if self.kill.point is None and len(heads) > 1:
-            results = list(self._pool().map(lambda f: [self.writer.lookup(t.hash) for t in f.txns], heads))
+            executed = self.writer.next_sequence_number()
+            ran = [f for f in heads if f.txns[0].sequence_number < executed]
+            results = list(self._pool().map(lambda f: [self.writer.lookup(t.hash) for t in f.txns], ran))
             settled = 0
-            for f, res in zip(heads, results):
+            for f, res in zip(ran, results):
                 final = next((r for r in res if r is not None and r.status != "Pending"), None)
                 if final is None:
                     break
