@@ -20,6 +20,7 @@ from dualwrite.backends.base import Backend, TxnResult
 from dualwrite.bcs import parse_hex
 from dualwrite.bcs.layout import layout_of
 from dualwrite.errors import DualwriteError, FieldError, InputError, MoveAbort, SubmissionUnknown
+from dualwrite.bad_values import bad_value, excerpt
 
 if TYPE_CHECKING:  # pragma: no cover
     from dualwrite.structs import DualWriteStatus, LegacySummary, LotterySummary
@@ -45,7 +46,7 @@ def parse_bool(text: str, what: str) -> bool:
         return True
     if t in ("false", "0"):
         return False
-    raise InputError(f"{what}: {text!r} is not a boolean (true, false, 1 or 0)")
+    raise InputError(bad_value(what, excerpt(str(text)), "expected one of: true, false, 1, 0"))
 
 
 def parse_hash(text: str, what: str = "HASH", *, any_length: bool = False) -> bytes:

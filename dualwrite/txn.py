@@ -150,7 +150,9 @@ def entry_function(function_id: str, args: list[str]) -> dict[str, Any]:
     if fn is None or fn.is_view:
         raise InputError(f"{module}::{name}: not an entry function of legacy_bridge, history or history_bridge")
     if len(args) != len(fn.params):
-        raise InputError(f"{module}::{name} takes {len(fn.params)} argument(s), got {len(args)}")
+        from dualwrite.words import count
+
+        raise InputError(f"{module}::{name} takes {count(len(fn.params), 'argument')}, got {len(args)}")
     encoded = [to_bcs(p, parse_cli_arg(a, p, i), f"{name} argument {i + 1}")
                for i, (a, p) in enumerate(zip(args, fn.params))]
     return {"module": {"address": bytes.fromhex(normalize_address(addr, "function id")[2:]), "name": module},

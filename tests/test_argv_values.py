@@ -66,11 +66,11 @@ SOURCES = [(k, s) for k in FORWARDED for s in ("command", "group", "settings", "
 def test_a_value_starting_with_dash_is_refused(rig, backend, source, knob):
     env = {"DUALWRITE_STATE": str(rig["state"])}
     before, after_ = [], []
-    if source == "command":
-        after_ = [knob.option, HOSTILE]
+    if source == "command":  # --opt=VALUE: as a word of its own the value is refused before (test_cli_values.py)
+        after_ = [f"{knob.option}={HOSTILE}"]
         where = f"{knob.option} '{HOSTILE}'"
     elif source == "group":
-        before = [knob.option, HOSTILE]
+        before = [f"{knob.option}={HOSTILE}"]
         where = f"{knob.option} '{HOSTILE}'"
     elif source == "settings":
         s = rig["tmp"] / "s.toml"
@@ -92,10 +92,12 @@ def test_a_value_starting_with_dash_is_refused(rig, backend, source, knob):
 
 
 def test_the_issue_attack_on_local(rig):
-    r = dw("set", "5", H, "--backend", "local", "--supra-bin", rig["supra"], "--profile", HOSTILE,
-           env={"DUALWRITE_STATE": str(rig["state"])})
-    assert r.exit_code == 2 and "--profile" in r.stderr and "starts with '-'" in r.stderr, r.output
-    assert calls(rig["log"]) == []
+    for given, reason in ((["--profile", HOSTILE], "looks like an option, not a value"),
+                          ([f"--profile={HOSTILE}"], "starts with '-'")):
+        r = dw("set", "5", H, "--backend", "local", "--supra-bin", rig["supra"], *given,
+               env={"DUALWRITE_STATE": str(rig["state"])})
+        assert r.exit_code == 2 and "--profile" in r.stderr and reason in r.stderr, r.output
+        assert calls(rig["log"]) == []
 
 
 def test_legitimate_values_reach_the_supra_cli_word_for_word(rig):

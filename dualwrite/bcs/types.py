@@ -544,7 +544,9 @@ def from_bcs(mtype: MoveType, data: bytes, path: str) -> Any:
     r = Reader(bytes(data))
     value = mtype.decode(r, path)
     if r.pos != len(r.data):
-        raise DecodeError(f"{len(r.data) - r.pos} trailing byte(s) after the value", offset=r.pos, path=path)
+        from dualwrite.words import count
+
+        raise DecodeError(f"{count(len(r.data) - r.pos, 'trailing byte')} after the value", offset=r.pos, path=path)
     return value
 
 

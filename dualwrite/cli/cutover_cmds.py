@@ -9,7 +9,7 @@ import click
 
 from dualwrite.cli.options import backend_options, opened
 from dualwrite.cli.progress import progress
-from dualwrite.cli.render import emit_json
+from dualwrite.cli.render import emit_json, emit_json_text
 from dualwrite.errors import ExitCode, InputError
 from dualwrite.words import count
 
@@ -91,7 +91,7 @@ def plan_cmd(summaries, out, replace, cfg, as_json):
     if out:
         p = p.write(out)
     if as_json:
-        sys.stdout.write(raw.decode("utf-8"))
+        emit_json_text(raw.decode("utf-8"))
         return
     click.echo(f"backend: {p.target.describe}")
     f = p.flags

@@ -36,9 +36,16 @@ def _option(k: Knob):
         return click.option(k.option, *k.aliases, k.name, is_flag=True, default=None, help=help_text)
     if k.kind == "lines":
         return click.option(k.option, *k.aliases, k.name, multiple=True, metavar="TEXT", help=help_text)
-    metavar = "|".join(k.choices) if k.kind == "choice" else _METAVAR[k.kind]
-    # plain text: the one schema converts and checks it, whatever the source
-    return click.option(k.option, *k.aliases, k.name, metavar=metavar, help=help_text)
+    if k.kind == "choice":  # plain text (the one schema checks it, whatever the source); <TAB> offers the choices
+        return click.option(k.option, *k.aliases, k.name, metavar="|".join(k.choices), help=help_text,
+                            shell_complete=_complete_choices(k.choices))
+    return click.option(k.option, *k.aliases, k.name, metavar=_METAVAR[k.kind], help=help_text)
+
+
+def _complete_choices(choices: tuple[str, ...]):
+    def complete(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+        return [c for c in choices if c.startswith(incomplete)]
+    return complete
 
 
 def _settings_option():

@@ -319,54 +319,64 @@ class Chain:
         return self._txn_json(sender, payload, events, gas_used, h, "Executed successfully", "Success",
                               max_gas, gas_unit_price, version, block)
 
-    def execute_signed(self, sender: str, function_id: str, values: list[Any], *, txn_hash: str,
-                       sequence_number: int, expiration_secs: int, max_gas: int, gas_unit_price: int,
-                       abort_style: str = "node", dry_run: bool = False) -> tuple[str, Any]:
-        """A transaction the emulated node accepted (signature and key checked there), run as ``sender`` when
-        its turn comes: ``("committed", txn JSON)`` — Success, or Fail (a Move abort, out of gas: nothing it
-        wrote stays, but it is kept with its vm_status and its sequence number is used) —,
-        ``("expired", None)`` (the clock is past its expiry: dropped, never commits), or ``("sequence", n)``
-        (the account's sequence number is n, not this one's). ``dry_run``: the simulation, rolled back."""
+    def execute_signed(self, batch: list[dict[str, Any]], *, abort_style: str = "node",
+                       dry_run: bool = False) -> list[tuple[str, Any]]:
+        """Transactions the emulated node accepted (signature and key checked there), run in order as their
+        senders, all in one SQLite transaction (one commit for the batch), each its own savepoint. Each item
+        has ``sender, function_id, values, txn_hash, sequence_number, expiration_secs, max_gas,
+        gas_unit_price``; each outcome is ``("committed", status)`` — Success, or Fail (a Move abort, out of
+        gas: nothing it wrote stays, but it is kept with its vm_status and its sequence number is used) —,
+        ``("expired", None)`` (the clock is past its expiry: dropped, never commits), or ``("sequence", n)`` (the
+        account's sequence number is n, not this one's). ``dry_run``: the simulation of one, rolled back, its
+        transaction JSON as the outcome."""
+        out: list[tuple[str, Any]] = []
+        try:
+            with self.store.write():
+                for item in batch:
+                    out.append(self._signed(**item, abort_style=abort_style, dry_run=dry_run))
+                if dry_run:
+                    raise _DryRun(self.transaction(batch[0]["txn_hash"]))
+        except _DryRun as done:
+            return [("committed", done.txn)]
+        return out
+
+    def _signed(self, *, sender: str, function_id: str, values: list[Any], txn_hash: str, sequence_number: int,
+                expiration_secs: int, max_gas: int, gas_unit_price: int, abort_style: str,
+                dry_run: bool) -> tuple[str, Any]:
         from dualwrite.sim.abort_styles import move_abort_text
 
+        if not dry_run:
+            if self.clock_us() >= expiration_secs * 1_000_000:
+                return "expired", None
+            n = self.sequence_number(sender)
+            if n != sequence_number:
+                return "sequence", n
         fn = self.resolve(function_id)
         payload = {"function": f"{getattr(self.addresses, MODULE_HOME[fn.module])}::{fn.module}::{fn.name}",
                    "type_arguments": [], "arguments": [p.to_json(v) for p, v in zip(fn.params, values)]}
+        self.store.conn.execute("SAVEPOINT user_txn")
         try:
-            with self.store.write():
-                if not dry_run:
-                    if self.clock_us() >= expiration_secs * 1_000_000:
-                        return "expired", None
-                    n = self.sequence_number(sender)
-                    if n != sequence_number:
-                        return "sequence", n
-                self.store.conn.execute("SAVEPOINT user_txn")
-                try:
-                    txn = self._apply(sender, payload, lambda t: fn.impl(t, *values), max_gas, gas_unit_price,
-                                      txn_hash)
-                    status, vm_status, gas_used, version = "Success", "Executed successfully", \
-                        txn["output"]["Move"]["gas_used"], txn["block_height"]
-                except (MoveAbort, OutOfGas) as e:
-                    self.store.conn.execute("ROLLBACK TO user_txn")
-                    vm_status = move_abort_text(e, "named" if abort_style.startswith("node") else abort_style) \
-                        if isinstance(e, MoveAbort) else "OUT_OF_GAS"
-                    gas_used = 5 if isinstance(e, MoveAbort) else e.txn["output"]["Move"]["gas_used"]
-                    status = "Fail"
-                    version = int(self.store.meta_get("version") or 0) + 1  # a failed one is in a block too
-                    self.store.meta_set("version", str(version))
-                    self._new_block(version, txn_hash)
-                self.store.conn.execute("RELEASE user_txn")
-                self._bump_sequence(sender)
-                self.store.conn.execute(
-                    "INSERT INTO node_txns VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (txn_hash, sender, sequence_number, status, vm_status, version, gas_used, max_gas, gas_unit_price,
-                     expiration_secs, payload["function"], json.dumps(payload["arguments"])))
-                out = self.transaction(txn_hash)
-                if dry_run:
-                    raise _DryRun(out)
-        except _DryRun as done:
-            return "committed", done.txn
-        return "committed", out
+            txn = self._apply(sender, payload, lambda t: fn.impl(t, *values), max_gas, gas_unit_price, txn_hash)
+            status, vm_status, gas_used, version = "Success", "Executed successfully", \
+                txn["output"]["Move"]["gas_used"], txn["block_height"]
+        except (MoveAbort, OutOfGas, InputError) as e:  # InputError: what the VM would not take (a bad summary)
+            self.store.conn.execute("ROLLBACK TO user_txn")
+            if isinstance(e, MoveAbort):
+                vm_status = move_abort_text(e, "named" if abort_style.startswith("node") else abort_style)
+            else:
+                vm_status = "OUT_OF_GAS" if isinstance(e, OutOfGas) else f"MISCELLANEOUS_ERROR: {e}"
+            gas_used = e.txn["output"]["Move"]["gas_used"] if isinstance(e, OutOfGas) else 5
+            status = "Fail"
+            version = int(self.store.meta_get("version") or 0) + 1  # a failed one is in a block too
+            self.store.meta_set("version", str(version))
+            self._new_block(version, txn_hash)
+        self.store.conn.execute("RELEASE user_txn")
+        self._bump_sequence(sender)
+        self.store.conn.execute(
+            "INSERT INTO node_txns VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (txn_hash, sender, sequence_number, status, vm_status, version, gas_used, max_gas, gas_unit_price,
+             expiration_secs, payload["function"], json.dumps(payload["arguments"])))
+        return "committed", status
 
     def _txn_json(self, sender: str, payload: dict, events: list, gas_used: int, h: str | None, vm_status: str,
                   status: str, max_gas: int | None, gas_unit_price: int | None, version: int | None = None,

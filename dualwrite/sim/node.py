@@ -33,6 +33,7 @@ MAX_GAS_BOUND = 2_000_000
 MIN_GAS_UNIT_PRICE = 1
 GAS_PRICE = 100  # what estimate_gas_price answers
 HEARTBEAT_S = 1.0
+BATCH = 64  # transactions executed in one SQLite transaction (one commit)
 
 
 class Refused(Exception):
@@ -57,6 +58,12 @@ class Waiting:
     due: float  # monotonic time from which it may execute (commit-delay)
     payload: dict[str, Any]
     chain_id: int
+
+    def item(self) -> dict[str, Any]:
+        """What ``Chain.execute_signed`` takes for it."""
+        return {"sender": self.sender, "function_id": self.function_id, "values": self.values, "txn_hash": self.hash,
+                "sequence_number": self.sequence_number, "expiration_secs": self.expiration_secs,
+                "max_gas": self.max_gas, "gas_unit_price": self.gas_unit_price}
 
 
 def parse_body(body: bytes | None, content_type: str) -> dict[str, Any]:
@@ -193,7 +200,9 @@ class Mempool:
             raise Refused(400, f"Invalid arguments: {fn.module}::{fn.name} takes no type arguments "
                                f"(NUMBER_OF_TYPE_ARGUMENTS_MISMATCH)")
         if len(ef["args"]) != len(fn.params):
-            raise Refused(400, f"Invalid arguments: {fn.module}::{fn.name} takes {len(fn.params)} argument(s), "
+            from dualwrite.words import count
+
+            raise Refused(400, f"Invalid arguments: {fn.module}::{fn.name} takes {count(len(fn.params), 'argument')}, "
                                f"got {len(ef['args'])} (NUMBER_OF_ARGUMENTS_MISMATCH)")
         try:
             return [from_bcs(p, a, f"argument {i + 1}") for i, (p, a) in enumerate(zip(fn.params, ef["args"]))]
@@ -235,10 +244,7 @@ class Mempool:
 
     def simulate(self, chain, value: dict[str, Any]) -> dict[str, Any]:
         w = self.check(chain, value, simulate=True)
-        _, out = chain.execute_signed(w.sender, w.function_id, w.values, txn_hash=w.hash,
-                                      sequence_number=w.sequence_number, expiration_secs=w.expiration_secs,
-                                      max_gas=w.max_gas, gas_unit_price=w.gas_unit_price,
-                                      abort_style=self.abort_style, dry_run=True)
+        ((_, out),) = chain.execute_signed([w.item()], abort_style=self.abort_style, dry_run=True)
         return out
 
     def pending(self, txn_hash: str) -> Waiting | None:
@@ -259,8 +265,9 @@ class Mempool:
     # -- the executor ----------------------------------------------------------------------------------
 
     def _ready(self, now: float, clock_s: float) -> list[Waiting]:
-        """Under the lock: drop what expired; the next transaction of each account, if it is due."""
-        out = []
+        """Under the lock: drop what expired; each account's run of consecutive due transactions from its
+        sequence number on (at most ``BATCH`` in all: one commit)."""
+        out: list[Waiting] = []
         for w in [w for w in self.by_hash.values() if w.expiration_secs <= clock_s]:
             self._remove(w)
             self.expired += 1
@@ -270,9 +277,9 @@ class Mempool:
             n = self._chain.sequence_number(sender)
             for seq in [s for s in slots if s < n]:  # its number was taken (by the CLI path): it can never commit
                 self._remove(slots[seq])
-            w = slots.get(n)
-            if w is not None and w.due <= now:
+            while len(out) < BATCH and (w := slots.get(n)) is not None and w.due <= now:
                 out.append(w)
+                n += 1
         return out
 
     def _remove(self, w: Waiting) -> None:
@@ -293,23 +300,19 @@ class Mempool:
                     wait = 0.05 if due is None else max(0.001, min(0.05, due - time.monotonic()))
                     self.cond.wait(wait)
                     continue
-            for w in ready:  # outside the lock: submits and lookups go on meanwhile
-                try:
-                    outcome, _ = chain.execute_signed(
-                        w.sender, w.function_id, w.values, txn_hash=w.hash, sequence_number=w.sequence_number,
-                        expiration_secs=w.expiration_secs, max_gas=w.max_gas, gas_unit_price=w.gas_unit_price,
-                        abort_style=self.abort_style)
-                except DualwriteError:
-                    outcome = "error"  # the state is unusable (busy, read-only): keep it waiting, try again
-                with self.cond:
+            try:  # outside the lock: submits and lookups go on meanwhile
+                outcomes = [o for o, _ in chain.execute_signed([w.item() for w in ready], abort_style=self.abort_style)]
+            except DualwriteError:
+                outcomes = []  # the state is unusable (busy, read-only): keep them waiting, try again
+                time.sleep(0.05)
+            with self.cond:
+                for w, outcome in zip(ready, outcomes):
                     if outcome == "committed":
                         self.executed += 1
                         self._remove(w)
                     elif outcome == "expired":
                         self.expired += 1
                         self._remove(w)
-                if outcome == "error":
-                    time.sleep(0.05)
         chain.close()
 
     def stop(self) -> None:

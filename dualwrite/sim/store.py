@@ -56,6 +56,7 @@ CREATE TABLE IF NOT EXISTS node_txns (hash TEXT PRIMARY KEY, sender TEXT NOT NUL
     max_gas INTEGER NOT NULL, gas_unit_price INTEGER NOT NULL, expiration_secs INTEGER NOT NULL,
     function TEXT NOT NULL, arguments TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS transactions_hash ON transactions (hash);
+CREATE INDEX IF NOT EXISTS events_version ON events (version);
 """
 
 #: schema 2 had no accounts: each sender's count of transactions is its sequence number
@@ -66,6 +67,7 @@ CREATE TABLE IF NOT EXISTS node_txns (hash TEXT PRIMARY KEY, sender TEXT NOT NUL
     max_gas INTEGER NOT NULL, gas_unit_price INTEGER NOT NULL, expiration_secs INTEGER NOT NULL,
     function TEXT NOT NULL, arguments TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS transactions_hash ON transactions (hash);
+CREATE INDEX IF NOT EXISTS events_version ON events (version);
 INSERT OR IGNORE INTO accounts (addr, sequence_number) SELECT sender, COUNT(*) FROM transactions GROUP BY sender
 """
 
