@@ -44,7 +44,7 @@ from dualwrite.errors import BackendError, DualwriteError
 KILL_AT_ENVS = ("DUALWRITE_SEND_KILL_AT", "DUALWRITE_CUTOVER_KILL_AT")
 KILL_PHASES = ("started", "submitted", "waiting", "done")
 #: in flight over RPC unless ``--in-flight`` says otherwise (measured: benchmarks/writes.py)
-DEFAULT_RPC_IN_FLIGHT = 8
+DEFAULT_RPC_IN_FLIGHT = 32
 MAX_IN_FLIGHT = 256
 #: how long the node may not know the head transaction's hash, the account's number standing at it, before
 #: the gap is repaired (signed again with the same number)
@@ -395,7 +395,7 @@ class Sender:
             return self._never(f, why)
         now = time.monotonic()
         f.unknown_since = f.unknown_since or now
-        if now - f.unknown_since >= GAP_AFTER_S and isinstance(f.call.function, str):
+        if now - f.unknown_since >= GAP_AFTER_S and f.call.function:  # (a resume's calls have none)
             self._repair_gap(f, seq)
             f.unknown_since = None
         return None
@@ -459,12 +459,6 @@ def journalled_txn(rec: dict[str, Any]) -> dict[str, Any] | None:
         return {"hash": h, "sequence_number": seq, "expiration_secs": exp,
                 "chain_id": cid if isinstance(cid, int) and not isinstance(cid, bool) else None}
     return None
-
-
-def _unknown(e: DualwriteError | None) -> bool:
-    from dualwrite.errors import MoveAbort, TransactionFailed
-
-    return isinstance(e, BackendError) and not isinstance(e, (MoveAbort, TransactionFailed))
 
 
 __all__ = ["Call", "DEFAULT_RPC_IN_FLIGHT", "KILL_AT_ENVS", "Outcome", "Sender", "in_flight_for", "journalled_txn",

@@ -168,7 +168,7 @@ def verify_cmd(ids, ids_file, all_, allow_pending, pending_grace, jobs, report, 
 @click.option("--resume-within", metavar="DURATION", default="12h", show_default=True,
               help="An interrupted run on this chain is continued only if its last record is this recent.")
 @click.option("--in-flight", type=click.IntRange(1, 256), metavar="N",
-              help="Over RPC: up to N transactions in flight, numbered consecutively, in order [default: 8]; "
+              help="Over RPC: up to N transactions in flight, numbered consecutively, in order [default: 32]; "
                    "the CLI path sends one at a time.")
 @backend_options
 @json_option

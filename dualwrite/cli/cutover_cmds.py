@@ -125,7 +125,7 @@ def plan_cmd(summaries, out, replace, cfg, as_json):
 @click.option("--dry-run", is_flag=True, help="Read and re-check everything, send nothing, write nothing.")
 @click.option("--keep-going", is_flag=True, help="On a chain abort, go on with the next lottery (exit 4 at the end).")
 @click.option("--in-flight", type=click.IntRange(1, 256), metavar="N",
-              help="Over RPC: up to N transactions in flight, numbered consecutively, in order [default: 8]; "
+              help="Over RPC: up to N transactions in flight, numbered consecutively, in order [default: 32]; "
                    "the CLI path sends one at a time.")
 @backend_options
 @json_option

@@ -39,7 +39,6 @@ CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY AUTOINCREMENT, version
     data TEXT NOT NULL, lottery_id INTEGER);
 CREATE INDEX IF NOT EXISTS events_type ON events (type);
 CREATE INDEX IF NOT EXISTS events_lottery ON events (lottery_id);
-CREATE INDEX IF NOT EXISTS events_version ON events (version);
 CREATE INDEX IF NOT EXISTS events_handle ON events (handle, seq);
 CREATE TABLE IF NOT EXISTS transactions (version INTEGER PRIMARY KEY, hash TEXT NOT NULL,
     sender TEXT NOT NULL, function TEXT NOT NULL, arguments TEXT NOT NULL, gas_used INTEGER NOT NULL,
