@@ -13,20 +13,10 @@ import socket
 import subprocess
 from pathlib import Path
 
-import pytest
 
 from tests.chain_driver import console_script
 from tests.envs import base_env
-
-
-@pytest.fixture
-def sim(tmp_path: Path) -> dict:
-    state = tmp_path / "sim.sqlite"
-    env = base_env(DUALWRITE_STATE=str(state), DUALWRITE_BACKEND="sim")
-    p = subprocess.run([console_script("dualwrite"), "sim", "init", "--dual-write", "--mirror"], env=env,
-                       capture_output=True, text=True, timeout=60)
-    assert p.returncode == 0, p.stderr
-    return {"env": env, "tmp": tmp_path, "state": state}
+from tests.test_cli_values import sim  # noqa: F401  (fixture: an initialised simulator)
 
 
 def run(env: dict, *argv: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -91,3 +81,57 @@ def test_a_document_already_printed_is_the_only_thing_on_stdout(sim, tmp_path):
     assert p.returncode == 1, p.stderr
     (doc,) = json.loads(p.stdout)
     assert doc["ok"] is False and "error" not in p.stdout
+
+
+# -- every command speaks JSON; one name for one thing; every count, zeros too ---------------------------
+
+
+def test_metrics_json_is_the_samples(sim):
+    p = run(sim["env"], "metrics", "--json")
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(p.stdout)
+    assert doc["backend"] == f"sim (state {sim['state']})"
+    samples = {(s["name"], tuple(sorted(s["labels"].items()))): s["value"] for s in doc["samples"]}
+    assert samples[("dual_write_enabled", ())] == 1 and samples[("dual_write_mirror_enabled", ())] == 1
+    assert samples[("dual_write_lotteries", (("state", "ok"),))] == 0  # every state, zeros too
+    text = run(sim["env"], "metrics").stdout  # the same numbers as the text format
+    assert "dual_write_enabled 1.0" in text and len(doc["samples"]) == sum(
+        1 for ln in text.splitlines() if ln and not ln.startswith("#"))
+
+
+def test_demo_json_is_a_summary(tmp_path):
+    p = run(base_env(), "demo", "--json", "--drill-count", "10", "--state", str(tmp_path / "d.sqlite"), cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(p.stdout)  # the story went to stderr
+    assert "[8] verify --all again" in p.stderr
+    assert doc["ok"] is True and doc["state"] == str(tmp_path / "d.sqlite")
+    tampered = sorted(t["lottery_id"] for t in doc["drill"]["tampered"])
+    assert doc["verify_before"]["exit_code"] == 1 and doc["verify_before"]["failing"] == tampered
+    assert sorted(doc["heal"]["healed"]) == tampered and doc["heal"]["not_healed"] == []
+    assert doc["verify_after"] == {"exit_code": 0, "checked": 15, "passed": 15}
+
+
+def test_one_name_for_the_backend_and_every_count(sim, tmp_path):
+    """cutover apply said "target" where cutover status, verify and heal say "backend"; apply counted only
+    the outcomes that happened. Now each names it "backend" and counts every outcome the README names."""
+    from dualwrite.audit.diff import State
+    from dualwrite.audit.heal.plan import VERDICTS
+    from dualwrite.cutover.apply import Outcome
+    from dualwrite.cutover.status import Progress
+    from dualwrite.demo import make_summary
+
+    env, where = sim["env"], f"sim (state {sim['state']})"
+    lotteries = tmp_path / "lotteries.jsonl"
+    lotteries.write_text("".join(json.dumps(make_summary(i).to_move_json()) + "\n" for i in (1, 2, 3)))
+    plan = tmp_path / "plan.json"
+    assert run(env, "cutover", "plan", str(lotteries), "--out", str(plan)).returncode == 0
+    applied = json.loads(run(env, "cutover", "apply", str(plan), "--json").stdout)
+    status = json.loads(run(env, "cutover", "status", str(plan), "--json").stdout)
+    verified = json.loads(run(env, "verify", "1-3", "--json").stdout)
+    healed = json.loads(run(env, "heal", "1-3", "--json").stdout)
+    for doc in (applied, status, verified, healed):
+        assert doc["backend"] == where and "target" not in doc, doc
+    assert applied["counts"] == {**{o.value: 0 for o in Outcome}, "sent": 3}
+    assert status["counts"] == {**{p.value: 0 for p in Progress}, "pending": 3}
+    assert set(verified["counts"]) == {s.value for s in State} | {"unchecked"}
+    assert healed["counts"] == {**dict.fromkeys(VERDICTS, 0), "waiting": 3, "healed": 0, "not_healed": 0}

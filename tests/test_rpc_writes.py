@@ -505,9 +505,11 @@ def test_cutover_apply_and_heal_apply_over_rpc_write_no_key(tmp_path: Path) -> N
         assert r.returncode == 0, r.stderr
         streams += [r.stdout, r.stderr]
         assert json.loads(r.stdout)["counts"].get("sent") == 4, r.stdout
+        assert f"signing as {lm}" in r.stderr
         r = _dw(node.url, addrs, "heal", "2", "--apply", "--journal", str(heal_journal), "--json", key=key, sender=lm,
                 env=env)
         assert r.returncode == 0, r.stdout + r.stderr
+        assert f"signing as {lm}" in r.stderr and lm in json.loads(r.stdout)["plan"]["backend"]
         streams += [r.stdout, r.stderr]
     for i in range(3, 7):  # each registration exactly once, signed by the admin over RPC
         started = [e for e in _events(state, "ArchiveDualWriteStartedEvent") if e["data"]["lottery_id"] == str(i)]
@@ -519,3 +521,43 @@ def test_cutover_apply_and_heal_apply_over_rpc_write_no_key(tmp_path: Path) -> N
     assert any(b"sequence_number" in b or b"hash" in b for b in blobs)
     for form in (seed.hex(), "0x" + seed.hex()):
         assert not any(form.encode() in b.lower() for b in blobs)
+
+
+def test_write_settings_refused_in_one_line_before_anything_is_sent(world, tmp_path: Path) -> None:
+    state, addrs, key, _ = world
+    lm = addrs["lottery_multi"]
+    with ServeProcess(state) as node:
+        # --writes rpc without a key, or without a node
+        r = _dw(node.url, addrs, "set", "5", HASH_A, "--writes", "rpc")
+        assert r.returncode == 2 and "--private-key-file" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+        r = subprocess.run([console_script("dualwrite"), "set", "5", HASH_A, "--writes", "rpc", "--private-key-file",
+                            str(key)], capture_output=True, text=True, env=base_env(), timeout=60)
+        assert r.returncode == 2 and "--rpc-url" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+        # a ttl beyond what the node accepts
+        r = _dw(node.url, addrs, "set", "5", HASH_A, "--tx-ttl", "7200", key=key, sender=lm)
+        assert r.returncode == 2 and "--tx-ttl 7200" in r.stderr and "3600" in r.stderr, r.stderr
+        # writes over RPC read over RPC too
+        r = _dw(node.url, addrs, "set", "5", HASH_A, "--reads", "cli", key=key, sender=lm)
+        assert r.returncode == 2 and "--reads cli" in r.stderr
+        # a key file that is not there
+        r = _dw(node.url, addrs, "set", "5", HASH_A, key=tmp_path / "nope.key", sender=lm)
+        assert r.returncode == 2 and "nope.key: no such file" in r.stderr
+    assert _events(state, "ArchiveDualWriteStartedEvent") == []
+
+
+def test_a_restarted_node_keeps_its_keys_and_v1_says_unexecuted(world) -> None:
+    state, addrs, key, _ = world
+    lm = addrs["lottery_multi"]
+    for lottery in (1, 2):  # two node processes on one state: the same key signs for the same account
+        with InThreadNode(state, Faults(commit_delay=0.3)) as node:
+            b, w = _writer(node.url, addrs, key, lm)
+            try:
+                t = w.prepare("legacy_bridge::set_expected_hash", [f"u64:{lottery}", f"hex:{HASH_A}"],
+                              w.next_sequence_number())
+                w.submit(t)
+                with httpx.Client(base_url=node.url, timeout=10) as h:
+                    assert h.get(f"/rpc/v1/transactions/{t.hash}").json()["status"] == "Unexecuted"
+                assert w.wait(t.hash, t.expiration_secs).status == "Success"
+            finally:
+                b.close()
+    assert [e["data"]["lottery_id"] for e in _events(state, "ArchiveDualWriteStartedEvent")] == ["1", "2"]

@@ -13,7 +13,7 @@ from dualwrite.audit.diff import diff as diff_one
 from dualwrite.audit.heal import DEFAULT_RESUME_WITHIN, repair_journal
 from dualwrite.audit.heal import heal as run_heal
 from dualwrite.audit.verify import Checked, IdSet, Policy, all_ids, empty_message, ids_from_file, parse_ids, verify
-from dualwrite.cli.options import backend_options, opened, say_backend
+from dualwrite.cli.options import backend_options, opened, say_backend, say_signer
 from dualwrite.cli.progress import progress
 from dualwrite.cli.render import emit_json, table
 from dualwrite.errors import InputError
@@ -191,6 +191,7 @@ def heal_cmd(ids, apply, enable_mirror, journal, journal_repair, resume_within, 
         if apply and getattr(b, "read_only", False):
             raise InputError(b.refusal("heal --apply writes"))
         if apply:
+            say_signer(b)
             with progress("heal", None, _heal_bad) as tick:
                 rep = run_heal(b, lottery_ids, apply=True, enable_mirror=enable_mirror, journal=journal,
                                resume_within=within, progress=tick, in_flight=in_flight,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from dualwrite.cli.options import backend_options, opened
+from dualwrite.cli.options import backend_options, opened, say_signer
 from dualwrite.cli.progress import progress
 from dualwrite.cli.render import emit_json, emit_json_text
 from dualwrite.errors import ExitCode, InputError
@@ -142,6 +142,8 @@ def apply_cmd(plan_file, journal, max_tps, dry_run, keep_going, in_flight, cfg, 
     total = len(plan.to_send)
     with opened(cfg) as b:
         here = target_of(b, cfg)
+        if not dry_run:
+            say_signer(b)
         with progress("cutover apply", total, _apply_bad) as tick:
             res = apply(b, plan, journal=journal, plan_path=plan_file, target=here, max_tps=max_tps,
                         dry_run=dry_run, keep_going=keep_going, progress=tick, in_flight=in_flight)

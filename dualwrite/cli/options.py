@@ -158,6 +158,11 @@ def say_backend(backend: "Backend", as_json: bool) -> None:
     RPC, which account signs goes to stderr either way (and is in the backend's description)."""
     if not as_json:
         click.echo(f"backend: {backend.describe()}")
+    say_signer(backend)
+
+
+def say_signer(backend: "Backend") -> None:
+    """With writes over RPC, one stderr line naming the account that signs (in JSON mode too)."""
     writer = signer_of(backend)
     if writer is not None:
         click.echo(f"signing as {writer.sender} ({writer.key_source})", err=True)
@@ -169,5 +174,5 @@ def signer_of(backend: "Backend"):
     return fn() if callable(fn) else None
 
 
-__all__ = ["backend_options", "group_options", "group_value", "opened", "remember_group_options", "resolve_config", "say_backend", "signer_of",
+__all__ = ["backend_options", "group_options", "group_value", "opened", "remember_group_options", "resolve_config", "say_backend", "say_signer", "signer_of",
            "sim_state"]

@@ -91,10 +91,11 @@ class ApplyResult:
 
     def to_json(self) -> dict[str, Any]:
         counts = self.count()
-        return {"plan": self.plan_digest, "target": self.target, "journal": self.journal, "dry_run": self.dry_run,
+        # "backend", as in every command's JSON (cutover status, verify, heal, diff); every outcome counted, zeros too
+        return {"plan": self.plan_digest, "backend": self.target, "journal": self.journal, "dry_run": self.dry_run,
                 "run": self.run_id, "resumed": self.resumed, "stopped": self.stopped,
                 "duration_s": round(self.duration_s, 3), "in_flight": self.in_flight, "gap_repairs": self.gap_repairs,
-                "counts": {k: v for k, v in counts.items() if v},
+                "counts": counts,
                 "exit_code": int(self.exit_code),
                 "lotteries": [r.to_json() for r in self.rows if r.outcome is not Outcome.NO_ACTION]}
 

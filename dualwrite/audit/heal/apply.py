@@ -22,7 +22,7 @@ from dualwrite import bridge
 from dualwrite.audit.diff import LotteryDiff, State, diff
 from dualwrite.audit.heal.journal import DEFAULT_RESUME_WITHIN, Journal, RunInfo
 from dualwrite.audit.heal.plan import (CLEAR, ENABLE_MIRROR, MIRROR, RESTORE_MIRROR, SET, HealPlan, LotteryPlan,
-                                       Step, default_journal, plan)
+                                       VERDICTS, Step, default_journal, plan)
 from dualwrite.audit.locks import Lock, lock_dir
 from dualwrite.backends.base import Backend, identity_key, identity_of
 from dualwrite.errors import BackendError, DualwriteError, ExitCode, MoveAbort, TransactionFailed
@@ -92,13 +92,27 @@ class HealReport:
             return ExitCode.MISMATCH
         return ExitCode.OK
 
+    @property
+    def healed(self) -> list[int]:
+        return [o.lottery_id for o in self.outcomes if o.healed and o.before != "ok"]
+
+    @property
+    def not_healed(self) -> list[int]:
+        return [o.lottery_id for o in self.outcomes if not o.healed and o.verdict not in ("nothing", "waiting")]
+
+    def counts(self) -> dict[str, int]:
+        """Lotteries per plan verdict (every verdict, zeros too), then how many were healed and not (when applied)."""
+        out = dict.fromkeys(VERDICTS, 0)
+        for lp in self.plan.lotteries:
+            out[lp.verdict] += 1
+        return {**out, "healed": len(self.healed), "not_healed": len(self.not_healed)}
+
     def to_json(self) -> dict[str, Any]:
-        return {"applied": self.applied, "plan": self.plan.to_json(), "journal": self.journal, "run": self.run_id,
+        return {"backend": self.plan.backend, "applied": self.applied, "counts": self.counts(),
+                "plan": self.plan.to_json(), "journal": self.journal, "run": self.run_id,
                 "resumed": self.resumed, "chain": self.chain, "resume_within_s": self.resume_within_s,
                 "notes": self.notes, "mirror_steps": [m.to_json() for m in self.mirror_steps],
-                "outcomes": [o.to_json() for o in self.outcomes],
-                "healed": [o.lottery_id for o in self.outcomes if o.healed and o.before != "ok"],
-                "not_healed": [o.lottery_id for o in self.outcomes if not o.healed and o.verdict not in ("nothing", "waiting")],
+                "outcomes": [o.to_json() for o in self.outcomes], "healed": self.healed, "not_healed": self.not_healed,
                 "errors": self.global_errors, "exit_code": int(self.exit_code)}
 
 
