@@ -46,6 +46,8 @@ def shape_of(method: str, path: str, status: int) -> str:
     if status != 200:
         return "ErrResp"
     parts = [p for p in path.split("/") if p]
+    if parts[:1] == ["dualwrite"]:
+        return "SimInfo"  # the emulated node's own (not a node endpoint)
     rest = parts[2:] if len(parts) >= 2 and parts[0] == "rpc" else parts
     if rest == ["view"]:
         return "ViewResponse"

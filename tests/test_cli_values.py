@@ -45,7 +45,7 @@ def sim(tmp_path: Path) -> dict:
     p = subprocess.run([console_script("dualwrite"), "sim", "init", "--dual-write", "--mirror"], env=env,
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
-    return {"env": env, "tmp": tmp_path}
+    return {"env": env, "tmp": tmp_path, "state": state}
 
 
 def run(sim: dict, *argv: str) -> subprocess.CompletedProcess:

@@ -13,20 +13,10 @@ import socket
 import subprocess
 from pathlib import Path
 
-import pytest
 
 from tests.chain_driver import console_script
 from tests.envs import base_env
-
-
-@pytest.fixture
-def sim(tmp_path: Path) -> dict:
-    state = tmp_path / "sim.sqlite"
-    env = base_env(DUALWRITE_STATE=str(state), DUALWRITE_BACKEND="sim")
-    p = subprocess.run([console_script("dualwrite"), "sim", "init", "--dual-write", "--mirror"], env=env,
-                       capture_output=True, text=True, timeout=60)
-    assert p.returncode == 0, p.stderr
-    return {"env": env, "tmp": tmp_path, "state": state}
+from tests.test_cli_values import sim  # noqa: F401  (fixture: an initialised simulator)
 
 
 def run(env: dict, *argv: str, cwd: Path | None = None) -> subprocess.CompletedProcess:

@@ -34,6 +34,9 @@ from dualwrite.words import count
 MAX_EVENTS_LIMIT = 100
 DEFAULT_EVENTS_LIMIT = 20
 MAX_BODY = 1 << 20
+#: what only the emulated node answers (a real node has no such path): the state it serves and its modules,
+#: so `--backend sim --rpc-url URL` can check it reads the chain it writes, and learn the module addresses
+SIM_INFO_PATH = "dualwrite/v1/sim"
 
 
 @dataclass
@@ -225,6 +228,19 @@ class NodeServer(ThreadingHTTPServer):
         host, port = self.server_address[:2]
         return f"http://{host}:{port}"
 
+    def info(self) -> dict[str, Any]:
+        """``GET /dualwrite/v1/sim``: the state file served, the module addresses, the chain id."""
+        from dualwrite.sim.chain import CHAIN_ID
+
+        return {"state": os.path.realpath(self.state), "lottery_multi": self.addresses.lottery_multi,
+                "lottery": self.addresses.lottery, "chain_id": CHAIN_ID}
+
+    def env(self) -> dict[str, str]:
+        """What a client needs, as the environment variables dualwrite reads (``sim serve --env``)."""
+        return {"DUALWRITE_RPC_URL": self.base_url, "DUALWRITE_LOTTERY_MULTI_ADDRESS": self.addresses.lottery_multi,
+                "DUALWRITE_LOTTERY_ADDRESS": self.addresses.lottery, "DUALWRITE_STATE": os.path.realpath(self.state),
+                "DUALWRITE_SIM_SERVE_PID": str(os.getpid())}
+
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: a client's pooled connections stay open
@@ -337,6 +353,8 @@ class Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         parts = [unquote(p) for p in url.path.split("/") if p]
         query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+        if parts == SIM_INFO_PATH.split("/") and method == "GET":
+            return 200, self.server.info(), None
         if len(parts) < 3 or parts[0] != "rpc" or parts[1] not in ("v1", "v2", "v3"):
             raise HttpError(404, f"no such endpoint: {url.path}")
         version, rest = parts[1], parts[2:]
@@ -468,8 +486,8 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def serve(state: Path, host: str = "127.0.0.1", port: int = 0, faults: Faults | None = None, *,
-          log: bool = False, announce=print, require_header: tuple[str, str] | None = None) -> None:
-    """Serve until SIGINT or SIGTERM; the first line ``announce``d is the base URL."""
+          log: bool = False, announce=lambda server: print(server.base_url, flush=True), require_header: tuple[str, str] | None = None) -> None:
+    """Serve until SIGINT or SIGTERM; once it listens, ``announce(server)`` (the CLI prints the base URL first)."""
     server = NodeServer((host, port), state, faults, log=log, require_header=require_header,
                         lottery_multi=os.environ.get("DUALWRITE_SIM_LOTTERY_MULTI_ADDRESS") or None,
                         lottery=os.environ.get("DUALWRITE_SIM_LOTTERY_ADDRESS") or None)
@@ -478,7 +496,7 @@ def serve(state: Path, host: str = "127.0.0.1", port: int = 0, faults: Faults | 
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
     thread.start()
     try:
-        announce(server.base_url)
+        announce(server)
         stop.wait()
     finally:
         server.shutdown()
