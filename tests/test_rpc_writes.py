@@ -561,3 +561,20 @@ def test_a_restarted_node_keeps_its_keys_and_v1_says_unexecuted(world) -> None:
             finally:
                 b.close()
     assert [e["data"]["lottery_id"] for e in _events(state, "ArchiveDualWriteStartedEvent")] == ["1", "2"]
+
+
+def test_a_node_answering_its_own_hash_is_authoritative(world) -> None:
+    state, addrs, key, _ = world
+    with InThreadNode(state, Faults(own_hash=True)) as node:
+        b, w = _writer(node.url, addrs, key, addrs["lottery_multi"])
+        try:
+            t = w.prepare("legacy_bridge::set_expected_hash", ["u64:1", f"hex:{HASH_A}"], w.next_sequence_number())
+            answer = w.submit(t)
+            assert answer != t.hash and w.node_hash_differs == 1
+            assert w.lookup(t.hash) is None and w.wait(answer, t.expiration_secs).status == "Success"
+            r = b.run("legacy_bridge::set_expected_hash", ["u64:2", f"hex:{HASH_A}"])  # run waits on the node's answer
+            assert r.status == "Success" and w.node_hash_differs == 2
+            with Chain(state) as c:
+                assert c.transaction(r.hash)["header"]["sender"] == addrs["lottery_multi"]
+        finally:
+            b.close()

@@ -377,7 +377,14 @@ class RpcWriter:
             try:
                 h = self._submit_known(t)
                 return self.wait(h, t.expiration_secs)
-            except (SequenceTooOld, MempoolFull, TxnExpired):
+            except SequenceTooOld:
+                # the number is used: by another transaction, or by this very one (a resubmission after a lost
+                # answer, committed meanwhile): that one is waited for, never sent again
+                if self.lookup(t.hash) is not None:
+                    return self.wait(t.hash, t.expiration_secs)
+                if attempt >= self.retries:
+                    raise
+            except (MempoolFull, TxnExpired):
                 if attempt >= self.retries:
                     raise
             attempt += 1

@@ -167,9 +167,12 @@ def verify_cmd(ids, ids_file, all_, allow_pending, pending_grace, jobs, report, 
               help="First set the journal's damaged lines aside in JOURNAL.rejected, then go on.")
 @click.option("--resume-within", metavar="DURATION", default="12h", show_default=True,
               help="An interrupted run on this chain is continued only if its last record is this recent.")
+@click.option("--in-flight", type=click.IntRange(1, 256), metavar="N",
+              help="Over RPC: up to N transactions in flight, numbered consecutively, in order [default: 32]; "
+                   "the CLI path sends one at a time.")
 @backend_options
 @json_option
-def heal_cmd(ids, apply, enable_mirror, journal, journal_repair, resume_within, cfg, as_json):
+def heal_cmd(ids, apply, enable_mirror, journal, journal_repair, resume_within, in_flight, cfg, as_json):
     """Repair the given lotteries (ids or ranges), or every failing one, and prove each repair.
 
     Order on chain: set_expected_hash(archived hash), then mirror_summary_admin, then re-read
@@ -191,7 +194,7 @@ def heal_cmd(ids, apply, enable_mirror, journal, journal_repair, resume_within, 
             say_signer(b)
             with progress("heal", None, _heal_bad) as tick:
                 rep = run_heal(b, lottery_ids, apply=True, enable_mirror=enable_mirror, journal=journal,
-                               resume_within=within, progress=tick,
+                               resume_within=within, progress=tick, in_flight=in_flight,
                                on_plan=lambda hp: setattr(tick, "total", len(hp.lotteries)))
         else:
             rep = run_heal(b, lottery_ids, apply=False, enable_mirror=enable_mirror, journal=journal,

@@ -212,7 +212,7 @@ def _iso(us: int) -> str:
 @click.option("--fault", "faults", multiple=True, metavar="KIND=VALUE",
               help="Drills: 503=20%, 429=10% (with retry-after=SECONDS), latency=50ms, drop=5% (requests); "
                    "txn-drop=10% (accepted, never executed), mempool-full=20% (503 on submit), mempool-size=N, "
-                   "commit-delay=200ms (transactions). Repeatable.")
+                   "commit-delay=200ms, node-hash=smr (transactions). Repeatable.")
 @click.option("--fault-seed", type=int, help="Seed of the fault draws (reproducible drills).")
 @click.option("--log", is_flag=True, help="Log each request on stderr.")
 @click.option("--require-header", metavar="'NAME: VALUE'",

@@ -13,11 +13,13 @@ the node's clock passes is dropped and never commits; ``sim clock --advance`` mo
 holds a transaction it is served as ``Pending`` (v1: ``Unexecuted``); then as the chain has it, Success or Fail.
 
 Faults (``sim serve --fault``): ``txn-drop=SHARE`` (accepted, answered, never executed), ``commit-delay=DURATION``,
-``mempool-full=SHARE`` (503 on submit), ``mempool-size=N`` (503 once N are waiting).
+``mempool-full=SHARE`` (503 on submit), ``mempool-size=N`` (503 once N are waiting), ``node-hash=smr`` (the
+node answers, and serves the transaction under, a digest of its own instead of dualwrite's hash).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -153,6 +155,8 @@ class Mempool:
         auth = move["authenticator"]["Ed25519"]
         body = txn.encode(value)
         h = txn.txn_hash(body)
+        if getattr(self.faults, "own_hash", False):  # a digest of the node's own, as a real node's is
+            h = txn.hex0x(hashlib.sha3_256(b"SMR::node-digest" + body).digest())
         sender = "0x" + raw["sender"].hex()
         if raw["chain_id"] != CHAIN_ID:
             raise Refused(400, f"Transaction validation failed: BAD_CHAIN_ID (the transaction is for chain "

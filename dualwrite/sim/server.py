@@ -54,6 +54,9 @@ class Faults:
     share_mempool_full: float = 0.0
     commit_delay: float = 0.0
     mempool_size: int | None = None
+    #: ``node-hash=smr``: answer each submit with a digest of the node's own (as a real Supra node does, whose
+    #: hash is not the client's), and serve the transaction under it
+    own_hash: bool = False
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
@@ -88,7 +91,7 @@ class Faults:
 
 
 FAULT_KINDS = ("503", "429", "retry-after", "latency", "drop", "txn-drop", "mempool-full", "commit-delay",
-               "mempool-size")
+               "mempool-size", "node-hash")
 _SHARES = {"503": "share_503", "429": "share_429", "drop": "share_drop", "txn-drop": "share_txn_drop",
            "mempool-full": "share_mempool_full"}
 
@@ -118,6 +121,10 @@ def parse_fault(text: str, faults: Faults) -> None:
             faults.retry_after = int(value)
             if faults.retry_after < 0:
                 raise ValueError
+        elif kind == "node-hash":
+            if value not in ("smr", "dualwrite"):
+                raise ValueError
+            faults.own_hash = value == "smr"
         elif kind == "mempool-size":
             faults.mempool_size = int(value)
             if faults.mempool_size < 1:
@@ -396,6 +403,9 @@ class Handler(BaseHTTPRequestHandler):
         if rest[0] == "accounts" and len(rest) == 2:
             return 200, self.account(rest[1]), None
         if version == "v3" and rest == ["block"]:
+            # the latest block is the node's clock (expiries are reckoned by it): a live chain keeps producing
+            # blocks, so an idle emulator makes one at its clock before answering, as it does for a lookup
+            self.server.mempool.heartbeat(self.chain)
             block = self.chain.block()
             if block is None:
                 raise HttpError(404, "no block committed yet")
