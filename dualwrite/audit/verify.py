@@ -21,6 +21,7 @@ from dualwrite import bridge
 from dualwrite.audit.diff import LotteryDiff, State, diff
 from dualwrite.backends.base import Backend
 from dualwrite.errors import ChainChanged, DualwriteError, ExitCode, InputError
+from dualwrite.bad_values import excerpt
 
 U64_MAX = 2**64 - 1
 #: the most lotteries one run checks (ids, ranges, --ids-file and --all together): each costs ~1.4 KiB
@@ -31,14 +32,6 @@ MAX_IDS_FILE_BYTES = 8 * 1024 * 1024
 #: a line of an ids file longer than this is not an id or a range (u64 range: 41 characters)
 MAX_IDS_LINE = 4096
 _ID = re.compile(r"[0-9]{1,20}")
-
-
-def excerpt(text: str) -> str:
-    """What a message may show of a bad token: short ones whole, long ones (a key file passed by
-    mistake) only by their length and first character class, never their content."""
-    if len(text) <= 24 and text.isprintable():
-        return repr(text)
-    return f"a {len(text)}-character value (not shown)"
 
 
 class IdSet:
