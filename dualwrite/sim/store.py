@@ -22,6 +22,20 @@ from dualwrite.errors import BackendError, BackendUnavailable, InputError
 SCHEMA_VERSION = 3  # 2: blocks (height, timestamp) and the simulator clock; 3: accounts, node transactions
 BUSY_TIMEOUT_S = 60.0
 
+#: what schema 3 added (the tables and indexes the emulated node's write path uses): made by a new state and by
+#: the migration from 2, from this one text
+SCHEMA_3 = """
+-- each account's next sequence number: user transactions (CLI path or signed through the node) move it
+CREATE TABLE IF NOT EXISTS accounts (addr TEXT PRIMARY KEY, sequence_number INTEGER NOT NULL);
+-- transactions signed by a key and submitted to the emulated node: Success (also in transactions) or Fail
+CREATE TABLE IF NOT EXISTS node_txns (hash TEXT PRIMARY KEY, sender TEXT NOT NULL, sequence_number INTEGER NOT NULL,
+    status TEXT NOT NULL, vm_status TEXT NOT NULL, version INTEGER NOT NULL, gas_used INTEGER NOT NULL,
+    max_gas INTEGER NOT NULL, gas_unit_price INTEGER NOT NULL, expiration_secs INTEGER NOT NULL,
+    function TEXT NOT NULL, arguments TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS transactions_hash ON transactions (hash);
+CREATE INDEX IF NOT EXISTS events_version ON events (version);
+"""
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS resources (addr TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL,
@@ -46,27 +60,10 @@ CREATE TABLE IF NOT EXISTS transactions (version INTEGER PRIMARY KEY, hash TEXT 
 -- one block per transaction (height = version), plus the empty blocks a clock advance produces
 CREATE TABLE IF NOT EXISTS blocks (height INTEGER PRIMARY KEY, hash TEXT NOT NULL, parent TEXT NOT NULL,
     timestamp_us INTEGER NOT NULL, txn_hash TEXT);
-""" + """
--- each account's next sequence number: user transactions (CLI path or signed through the node) move it
-CREATE TABLE IF NOT EXISTS accounts (addr TEXT PRIMARY KEY, sequence_number INTEGER NOT NULL);
--- transactions signed by a key and submitted to the emulated node: Success (also in transactions) or Fail
-CREATE TABLE IF NOT EXISTS node_txns (hash TEXT PRIMARY KEY, sender TEXT NOT NULL, sequence_number INTEGER NOT NULL,
-    status TEXT NOT NULL, vm_status TEXT NOT NULL, version INTEGER NOT NULL, gas_used INTEGER NOT NULL,
-    max_gas INTEGER NOT NULL, gas_unit_price INTEGER NOT NULL, expiration_secs INTEGER NOT NULL,
-    function TEXT NOT NULL, arguments TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS transactions_hash ON transactions (hash);
-CREATE INDEX IF NOT EXISTS events_version ON events (version);
-"""
+""" + SCHEMA_3
 
 #: schema 2 had no accounts: each sender's count of transactions is its sequence number
-MIGRATE_2_TO_3 = """
-CREATE TABLE IF NOT EXISTS accounts (addr TEXT PRIMARY KEY, sequence_number INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS node_txns (hash TEXT PRIMARY KEY, sender TEXT NOT NULL, sequence_number INTEGER NOT NULL,
-    status TEXT NOT NULL, vm_status TEXT NOT NULL, version INTEGER NOT NULL, gas_used INTEGER NOT NULL,
-    max_gas INTEGER NOT NULL, gas_unit_price INTEGER NOT NULL, expiration_secs INTEGER NOT NULL,
-    function TEXT NOT NULL, arguments TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS transactions_hash ON transactions (hash);
-CREATE INDEX IF NOT EXISTS events_version ON events (version);
+MIGRATE_2_TO_3 = SCHEMA_3 + """
 INSERT OR IGNORE INTO accounts (addr, sequence_number) SELECT sender, COUNT(*) FROM transactions GROUP BY sender
 """
 
