@@ -20,6 +20,8 @@ from dualwrite.backends.base import Backend, TxnResult
 from dualwrite.bcs import parse_hex
 from dualwrite.bcs.layout import layout_of
 from dualwrite.errors import DualwriteError, FieldError, InputError, MoveAbort, SubmissionUnknown
+from dualwrite.bad_values import bad_value, excerpt
+from dualwrite.words import count
 
 if TYPE_CHECKING:  # pragma: no cover
     from dualwrite.structs import DualWriteStatus, LegacySummary, LotterySummary
@@ -45,7 +47,7 @@ def parse_bool(text: str, what: str) -> bool:
         return True
     if t in ("false", "0"):
         return False
-    raise InputError(f"{what}: {text!r} is not a boolean (true, false, 1 or 0)")
+    raise InputError(bad_value(what, excerpt(str(text)), "expected one of: true, false, 1, 0"))
 
 
 def parse_hash(text: str, what: str = "HASH", *, any_length: bool = False) -> bytes:
@@ -55,7 +57,7 @@ def parse_hash(text: str, what: str = "HASH", *, any_length: bool = False) -> by
     except FieldError as e:
         raise InputError(f"{what}: {e.reason}") from None
     if not any_length and len(raw) != HASH_BYTES:
-        raise InputError(f"{what}: {len(raw)} bytes, an expected hash is {HASH_BYTES} (pass --any-length to send it anyway)")
+        raise InputError(f"{what}: {count(len(raw), 'byte')}, an expected hash is {HASH_BYTES} (pass --any-length to send it anyway)")
     return raw
 
 
@@ -117,15 +119,27 @@ def update_flags(b: Backend, enabled: bool, abort_on_mismatch: bool, abort_on_mi
                  applied)
 
 
-def set_expected(b: Backend, lottery_id: int, expected_hash: bytes) -> TxnResult:
+def set_expected_call(lottery_id: int, expected_hash: bytes) -> tuple[str, list[str]]:
+    """The entry function and arguments of ``set_expected`` (what a pipelined sender signs)."""
     # hex without 0x: older CLI parsers reject the prefix
-    return _send(b, "legacy_bridge::set_expected_hash", [_u64(lottery_id), f"hex:{expected_hash.hex()}"],
+    return "legacy_bridge::set_expected_hash", [_u64(lottery_id), f"hex:{expected_hash.hex()}"]
+
+
+def clear_call(lottery_id: int) -> tuple[str, list[str]]:
+    return "legacy_bridge::clear_expected_hash", [_u64(lottery_id)]
+
+
+def mirror_call(lottery_id: int) -> tuple[str, list[str]]:
+    return "history::mirror_summary_admin", [_u64(lottery_id)]
+
+
+def set_expected(b: Backend, lottery_id: int, expected_hash: bytes) -> TxnResult:
+    return _send(b, *set_expected_call(lottery_id, expected_hash),
                  lambda: status(b, lottery_id).expected_hash == expected_hash)
 
 
 def clear(b: Backend, lottery_id: int) -> TxnResult:
-    return _send(b, "legacy_bridge::clear_expected_hash", [_u64(lottery_id)],
-                 lambda: status(b, lottery_id).expected_hash is None)
+    return _send(b, *clear_call(lottery_id), lambda: status(b, lottery_id).expected_hash is None)
 
 
 def enable_mirror(b: Backend) -> TxnResult:
@@ -145,7 +159,7 @@ def mirror(b: Backend, lottery_id: int) -> TxnResult:
         bcs = s.to_bcs()
         return legacy.summary_bcs == bcs and legacy.archive_hash == hashlib.sha3_256(bcs).digest()
 
-    return _send(b, "history::mirror_summary_admin", [_u64(lottery_id)], applied)
+    return _send(b, *mirror_call(lottery_id), applied)
 
 
 # -- reads ----------------------------------------------------------------------------------------

@@ -136,6 +136,60 @@ class SubmissionUnknown(BackendError):
         self.lookup_window = lookup_window  # seconds worth waiting for the change to show
 
 
+class SubmitRefused(BackendError):
+    """The node refused a transaction at submission (a 4xx answer): it was not accepted, so it will never
+    commit. ``status`` is the node's reason code where it names one (``SEQUENCE_NUMBER_TOO_OLD``,
+    ``TRANSACTION_EXPIRED``, ``BAD_CHAIN_ID``, ``INVALID_SIGNATURE``, ``INVALID_AUTH_KEY``…), else ``""``."""
+
+    def __init__(self, message: str, *, status: str = "", txn_hash: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.txn_hash = txn_hash
+
+
+class SequenceTooOld(SubmitRefused):
+    """The sequence number is below the account's: that number is used (by this or another transaction)."""
+
+
+class SequenceTooNew(SubmitRefused):
+    """The sequence number is too far above the account's for the node to park it."""
+
+
+class ExpiredAtSubmit(SubmitRefused):
+    """Past its expiry when it reached the node: refused, never commits."""
+
+
+class ChainIdRefused(SubmitRefused):
+    """The node's chain id is not the transaction's."""
+
+
+class MempoolFull(TransientBackendError):
+    """The node's mempool is full (HTTP 503 on submit): not accepted; worth sending again later."""
+
+    def __init__(self, message: str, *, txn_hash: str | None = None) -> None:
+        super().__init__(message)
+        self.txn_hash = txn_hash
+
+
+class TxnExpired(BackendError):
+    """A submitted transaction the node does not know, and the node's clock has passed its expiry: it never
+    committed and never will (its absence is final), so it may be sent again, with a new sequence number."""
+
+    def __init__(self, message: str, *, txn_hash: str, expiration_secs: int, node_time: float) -> None:
+        super().__init__(message)
+        self.txn_hash = txn_hash
+        self.expiration_secs = expiration_secs
+        self.node_time = node_time
+
+
+class KeyMismatch(InputError):
+    """The private key is not the one the node has for the account it is to sign as (exit 2: nothing sent)."""
+
+
+class WrongChain(InputError):
+    """The node is not on the chain the key, the plan or the journal names (exit 2: nothing was sent)."""
+
+
 class MoveAbort(DualwriteError):
     """The chain aborted the transaction; nothing it did stays."""
 

@@ -22,6 +22,7 @@ from typing import Any
 U64_MAX = 2**64 - 1
 BACKEND_CHOICES = ("sim", "local", "docker", "docker-compose", "podman", "auto", "rpc")
 READS_CHOICES = ("auto", "rpc", "cli")
+WRITES_CHOICES = ("auto", "rpc", "cli")
 
 
 @dataclass(frozen=True)
@@ -53,8 +54,10 @@ KNOBS: tuple[Knob, ...] = (
     Knob("rpc_url", "text", None, "--rpc-url", "DUALWRITE_RPC_URL", "RPC node URL: reads go to it over HTTP (not on sim "
          "unless --reads rpc); passed through to the CLI as --rpc-url.", argv=True),
     Knob("url", "text", None, "--url", None, "RPC node URL for v6 images (passed through as --url).", argv=True),
-    Knob("gas_unit_price", "int", 100, "--gas-unit-price", None, "[default: 100]", lo=1, hi=U64_MAX),
-    Knob("max_gas", "int", 500_000, "--max-gas", None, "[default: 500000]", lo=1, hi=U64_MAX),
+    Knob("gas_unit_price", "int", None, "--gas-unit-price", None, "[default: 100 on the CLI; over RPC the node's "
+         "estimate_gas_price]", lo=1, hi=U64_MAX),
+    Knob("max_gas", "int", 500_000, "--max-gas", None, "Most gas units a transaction may use [default: 500000].",
+         lo=1, hi=U64_MAX),
     Knob("expiration_secs", "int", None, "--expiration-secs", None, "Passed through as --expiration-secs.", lo=1, hi=U64_MAX),
     Knob("assume_yes", "flag", False, "--assume-yes", None, "Pass --assume-yes to the CLI."),
     Knob("lottery_multi_address", "text", None, "--lottery-multi-address", "DUALWRITE_LOTTERY_MULTI_ADDRESS",
@@ -91,6 +94,16 @@ KNOBS: tuple[Knob, ...] = (
          "scan of one event type may take; then it stops (exit 3, saying where) [default: 900].", lo=0.1, hi=86_400),
     Knob("events_checkpoint", "path", None, "--events-checkpoint", "DUALWRITE_EVENTS_CHECKPOINT", "RPC: incremental "
          "event scans from this checkpoint (must exist: dualwrite events --init-checkpoint FILE creates it)."),
+    Knob("writes", "choice", "auto", "--writes", "DUALWRITE_WRITES", "Where writes go: rpc (signed here with "
+         "--private-key-file, submitted to the node), cli (the Supra CLI) [default: auto = rpc when an RPC URL and "
+         "a key are given].", choices=WRITES_CHOICES),
+    Knob("private_key_file", "path", None, "--private-key-file", "DUALWRITE_PRIVATE_KEY_FILE", "RPC writes: the "
+         "Ed25519 private key, hex on one line (mode 0600; never printed nor passed to a child process)."),
+    Knob("sender", "text", None, "--sender", "DUALWRITE_SENDER", "RPC writes: the account to sign as [default: the "
+         "key's own address]; its authentication key must be the key's.", pattern=r"0x[0-9a-fA-F]{1,64}"),
+    Knob("tx_ttl", "int", 60, "--tx-ttl", "DUALWRITE_TX_TTL", "RPC writes: a transaction expires this many seconds "
+         "after the node's clock [default: 60; at most the node's max_transaction_time_to_live_seconds].",
+         lo=1, hi=86_400),
     Knob("timeout", "float", 120.0, "--timeout", None, "Seconds per Supra CLI call [default: 120] (also "
          "--cli-timeout; on cutover status only --cli-timeout).", lo=0.1, hi=86_400, aliases=("--cli-timeout",)),
     Knob("retries", "int", 2, "--retries", None, "Retries of transient failures [default: 2].", lo=0, hi=10),
@@ -101,4 +114,4 @@ BY_NAME = {k.name: k for k in KNOBS}
 #: the settings file itself: an option and an environment variable, not a setting
 SETTINGS_FLAG, SETTINGS_ENV = "--settings", "DUALWRITE_SETTINGS"
 
-__all__ = ["BACKEND_CHOICES", "READS_CHOICES", "BY_NAME", "KNOBS", "Knob", "SETTINGS_ENV", "SETTINGS_FLAG", "U64_MAX"]
+__all__ = ["BACKEND_CHOICES", "READS_CHOICES", "WRITES_CHOICES", "BY_NAME", "KNOBS", "Knob", "SETTINGS_ENV", "SETTINGS_FLAG", "U64_MAX"]

@@ -11,8 +11,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Annotated, Optional
 
-from dualwrite.bcs.layout import Move
-from dualwrite.bcs.types import BOOL, BYTES, U8, U16, U64, OptionType
+from dualwrite.bcs.layout import Move, RecordType
+from dualwrite.bcs.types import ADDRESS, BOOL, BYTES, STRING, U8, U16, U64, EnumType, OptionType, Variant, VectorType
 
 STATUS_NAMES = ["Draft", "Active", "Closing", "DrawRequested", "Drawn", "Payout", "Finalized", "Canceled"]
 VRF_STATUS_NAMES = ["Idle", "Requested", "Fulfilled", "Failed"]
@@ -175,3 +175,89 @@ class LegacySummaryClassificationUpdatedEvent:
     primary_type: U8F
     tags_mask: U64F
 
+
+
+# -- transactions (supra-cli.md, "RPC node": how the SDKs sign and submit) ----------------------------
+#
+# Not Move structs on chain but the node's own BCS types, declared the same way: field order is BCS
+# order, and the enums are ``EnumType``s (ULEB128 variant index). Values are plain dicts of their
+# fields (``RecordType``), enums ``{"Variant": value}``: the form of the node's JSON bodies too.
+
+AddressF = Annotated[bytes, Move(ADDRESS)]
+StringF = Annotated[str, Move(STRING)]
+
+#: only the primitive type tags: no entry function of the three modules takes a type argument
+TYPE_TAG = EnumType("TypeTag", [
+    Variant("bool"), Variant("u8"), Variant("u64"), Variant("u128"), Variant("address"), Variant("signer"),
+    Variant("vector", supported=False), Variant("struct", supported=False),
+    Variant("u16"), Variant("u32"), Variant("u256"),
+])
+
+
+class ModuleId:
+    __move_name__ = "ModuleId"
+
+    address: AddressF
+    name: StringF
+
+
+class EntryFunction:
+    """An entry function call; each argument BCS-encoded on its own (``args: vector<vector<u8>>``)."""
+
+    __move_name__ = "EntryFunction"
+
+    module: Annotated[dict, Move(RecordType(ModuleId))]
+    function: StringF
+    ty_args: Annotated[list, Move(VectorType(TYPE_TAG))]
+    args: Annotated[list, Move(VectorType(BYTES))]
+
+
+#: 2 EntryFunction is the only payload dualwrite sends; the others are refused by name on decode
+TRANSACTION_PAYLOAD = EnumType("TransactionPayload", [
+    Variant("Script", supported=False), Variant("ModuleBundle", supported=False),
+    Variant("EntryFunction", RecordType(EntryFunction)), Variant("Multisig", supported=False),
+    Variant("AutomationRegistration", supported=False),
+])
+
+
+class RawTransaction:
+    """What is signed. The SDK spells the expiry ``expiration_timestamps_secs``; the node's JSON
+    ``expiration_timestamp_secs`` (this name; the node's JSON reader takes both)."""
+
+    __move_name__ = "RawTransaction"
+
+    sender: AddressF
+    sequence_number: U64F
+    payload: Annotated[dict, Move(TRANSACTION_PAYLOAD)]
+    max_gas_amount: U64F
+    gas_unit_price: U64F
+    expiration_timestamp_secs: U64F
+    chain_id: U8F
+
+
+class Ed25519Authenticator:
+    """``public_key`` (32 bytes) and ``signature`` (64 bytes), each a length-prefixed byte vector."""
+
+    __move_name__ = "Ed25519Authenticator"
+
+    public_key: BytesF
+    signature: BytesF
+
+
+AUTHENTICATOR = EnumType("TransactionAuthenticator", [
+    Variant("Ed25519", RecordType(Ed25519Authenticator)), Variant("MultiEd25519", supported=False),
+])
+
+
+class SignedTransaction:
+    __move_name__ = "SignedTransaction"
+
+    raw_txn: Annotated[dict, Move(RecordType(RawTransaction))]
+    authenticator: Annotated[dict, Move(AUTHENTICATOR)]
+
+
+#: what is submitted: variant 1 (Move) || SignedTransaction; 0 (Smr) is the node's own kind
+SUPRA_TRANSACTION = EnumType("SupraTransaction", [
+    Variant("Smr", supported=False), Variant("Move", RecordType(SignedTransaction)),
+])
+RAW_TRANSACTION = RecordType(RawTransaction)

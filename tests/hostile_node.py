@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
+import subprocess
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Callable
 from urllib.parse import parse_qs, urlsplit
+
+import pytest
 
 #: the longest any misbehaviour keeps writing (a test's client must have given up long before)
 MAX_MISBEHAVE_S = 60.0
@@ -197,10 +200,40 @@ class HostileNode:
         self.stop()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+# -- what the tests against it share -----------------------------------------------------------------------
+
+OUTER_TIMEOUT_S = 90  # no case needs more than a few seconds; a hang fails the test instead of the run
 
 
-__all__ = ["HostileNode", "Req", "free_port"]
+@pytest.fixture
+def world(tmp_path: Path):
+    """A simulator state with lotteries 1-3 registered, finalised and mirrored (all ok)."""
+    from dualwrite.demo import make_summary
+    from tests.audit_world import World, sha3
+
+    w = World(tmp_path / "state.sqlite")
+    w.init()
+    for i in (1, 2, 3):
+        w.expect(i, sha3(make_summary(i).to_bcs()))
+    w.finalize(1, 2, 3)
+    yield w
+    w.close()
+
+
+def dw(*args: str, env: dict[str, str] | None = None, timeout: float = OUTER_TIMEOUT_S) -> subprocess.CompletedProcess:
+    """``dualwrite ARGS`` as a process, under a hard outer timeout."""
+    from tests.chain_driver import console_script
+    from tests.envs import base_env
+
+    return subprocess.run([console_script("dualwrite"), *args], capture_output=True, text=True,
+                          env=env or base_env(), timeout=timeout)
+
+
+def one_line(p: subprocess.CompletedProcess) -> str:
+    """The one line on stderr (and no traceback)."""
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in p.stderr, p.stderr
+    return lines[0]
+
+
+__all__ = ["HostileNode", "OUTER_TIMEOUT_S", "Req", "dw", "one_line", "world"]

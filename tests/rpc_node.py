@@ -46,6 +46,8 @@ def shape_of(method: str, path: str, status: int) -> str:
     if status != 200:
         return "ErrResp"
     parts = [p for p in path.split("/") if p]
+    if parts[:1] == ["dualwrite"]:
+        return "SimInfo"  # the emulated node's own (not a node endpoint)
     rest = parts[2:] if len(parts) >= 2 and parts[0] == "rpc" else parts
     if rest == ["view"]:
         return "ViewResponse"
@@ -57,6 +59,12 @@ def shape_of(method: str, path: str, status: int) -> str:
         return "BlockWithTransactions"
     if rest == ["transactions", "chain_id"]:
         return "ChainId"
+    if rest == ["transactions", "submit"]:
+        return "SubmitAnswer"
+    if rest == ["transactions", "parameters"]:
+        return "TransactionParameters"
+    if rest == ["transactions", "estimate_gas_price"]:
+        return "GasPriceRes"
     if rest[:1] == ["transactions"]:
         return "Transaction"
     if rest[:1] == ["accounts"]:

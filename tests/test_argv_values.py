@@ -66,11 +66,11 @@ SOURCES = [(k, s) for k in FORWARDED for s in ("command", "group", "settings", "
 def test_a_value_starting_with_dash_is_refused(rig, backend, source, knob):
     env = {"DUALWRITE_STATE": str(rig["state"])}
     before, after_ = [], []
-    if source == "command":
-        after_ = [knob.option, HOSTILE]
+    if source == "command":  # --opt=VALUE: as a word of its own the value is refused before (test_cli_values.py)
+        after_ = [f"{knob.option}={HOSTILE}"]
         where = f"{knob.option} '{HOSTILE}'"
     elif source == "group":
-        before = [knob.option, HOSTILE]
+        before = [f"{knob.option}={HOSTILE}"]
         where = f"{knob.option} '{HOSTILE}'"
     elif source == "settings":
         s = rig["tmp"] / "s.toml"
@@ -92,10 +92,12 @@ def test_a_value_starting_with_dash_is_refused(rig, backend, source, knob):
 
 
 def test_the_issue_attack_on_local(rig):
-    r = dw("set", "5", H, "--backend", "local", "--supra-bin", rig["supra"], "--profile", HOSTILE,
-           env={"DUALWRITE_STATE": str(rig["state"])})
-    assert r.exit_code == 2 and "--profile" in r.stderr and "starts with '-'" in r.stderr, r.output
-    assert calls(rig["log"]) == []
+    for given, reason in ((["--profile", HOSTILE], "looks like an option, not a value"),
+                          ([f"--profile={HOSTILE}"], "starts with '-'")):
+        r = dw("set", "5", H, "--backend", "local", "--supra-bin", rig["supra"], *given,
+               env={"DUALWRITE_STATE": str(rig["state"])})
+        assert r.exit_code == 2 and "--profile" in r.stderr and reason in r.stderr, r.output
+        assert calls(rig["log"]) == []
 
 
 def test_legitimate_values_reach_the_supra_cli_word_for_word(rig):
@@ -163,7 +165,7 @@ def _check_in_container(c, backend_args: list[str], env: dict[str, str] | None =
     assert after(argv, "--profile") == "default" and after(argv, "--config") == "/supra/configs/cli.toml"
     assert after(argv, "--rpc-url") == "http://127.0.0.1:9"
     for opt in ("--profile", "--config", "--rpc-url", "--url", "--container"):
-        r = dw("set", "5", H, *backend_args, opt, HOSTILE, env=env)
+        r = dw("set", "5", H, *backend_args, f"{opt}={HOSTILE}", env=env)  # as a word of its own: refused earlier
         assert r.exit_code == 2 and f"{opt} '{HOSTILE}': starts with '-'" in r.stderr, r.output
     assert len(calls(log)) == 1, "a refused value reached the container"
 
@@ -215,6 +217,6 @@ def test_docker_one_shot_real_engine_refuses_before_running(docker_engine, tmp_p
     r = dw("status", "5", *base, "--image", image, "--config", "/supra/configs/missing.toml", env=env)
     assert r.exit_code == 3 and "missing.toml" in r.stderr, r.output  # the value reached the CLI in the container
     for opt, value in (("--image", "-x"), ("--profile", HOSTILE), ("--config", HOSTILE)):
-        r = dw("status", "5", *base, "--image", image, opt, value, env=env) if opt != "--image" else \
-            dw("status", "5", *base, opt, value, env=env)
+        r = dw("status", "5", *base, "--image", image, f"{opt}={value}", env=env) if opt != "--image" else \
+            dw("status", "5", *base, f"{opt}={value}", env=env)
         assert r.exit_code == 2 and f"{opt} '{value}': starts with '-'" in r.stderr, r.output

@@ -139,6 +139,9 @@ def test_counts_agree_with_their_number(world: World, tmp_path: Path) -> None:
     assert "plan: 1 lottery: 1 to register" in r.out and "1 transaction to send" in r.out, r.out
     assert "(1 summary, blake3" in r.out
 
+    r = world.dw("set", "1", "0x01")
+    assert r.code == 2 and "1 byte, an expected hash is 32" in r.err, r.err
+
     report = tmp_path / "r.json"
     assert world.verify("1", "--report", str(report)).code == 0
     report.write_text(report.read_text().replace('"ok": 1', '"ok": 2'))

@@ -460,7 +460,8 @@ def test_hash_bad_input(tmp_path, name, content, needles):
     out.parent.mkdir()
     r = run("hash", "--json", "--out", str(out), str(LOTTERY_1_JSON), str(f))
     assert r.exit_code == 2
-    assert r.stdout == ""
+    err = json.loads(r.stdout)["error"]  # under --json, the error is also an object on stdout (issue 20 item 11)
+    assert err["exit_code"] == 2 and err["message"] == r.stderr.strip().removeprefix("dualwrite: error: ")
     assert_one_line_error(r.stderr, str(f), *needles)
     assert list(out.parent.iterdir()) == []  # nothing written, not even half a file
 

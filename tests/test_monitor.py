@@ -7,7 +7,7 @@ import re
 import shutil
 import subprocess
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -271,7 +271,7 @@ def _promtool() -> str:
 def test_promtool_check_rules() -> None:
     p = subprocess.run([_promtool(), "check", "rules", str(RULES)], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stdout + p.stderr
-    assert "SUCCESS: 5 rules found" in p.stdout
+    assert "SUCCESS: 7 rules found" in p.stdout
 
 
 def test_promtool_unit_tests_of_the_shipped_rules() -> None:
@@ -280,15 +280,110 @@ def test_promtool_unit_tests_of_the_shipped_rules() -> None:
     assert "SUCCESS" in p.stdout
 
 
-def test_promtool_unit_tests_can_fail(tmp_path: Path) -> None:
-    """The unit tests pin the 10-minute hold: a rules file with a 1-minute one fails them."""
+@pytest.mark.parametrize("old, new, alert", [
+    ("expr: dual_write_mismatch > 0\n        for: 10m", "expr: dual_write_mismatch > 0\n        for: 1m",
+     "DualWriteMismatch"),
+    ("expr: dual_write_pending > 0\n        for: 10m", "expr: dual_write_pending > 0\n        for: 0m",
+     "DualWritePending"),
+    ("expr: dual_write_enabled == 0", "expr: dual_write_enabled == 2", "DualWriteDisabled"),
+    ("expr: dual_write_mirror_enabled == 0\n        for: 30m", "expr: dual_write_mirror_enabled == 0\n        for: 5m",
+     "DualWriteMirrorDisabled"),
+    ('runbook_url: "README.md#dualwritedisabled"', 'runbook_url: "README.md"', "DualWriteDisabled"),
+])
+def test_promtool_unit_tests_can_fail(tmp_path: Path, old: str, new: str, alert: str) -> None:
+    """The unit tests pin each hold, expression and runbook: a rules file that changes one fails them."""
     for f in (RULES, RULES_TEST):
         shutil.copy(f, tmp_path / f.name)
     rules = tmp_path / RULES.name
-    rules.write_text(rules.read_text().replace("for: 10m", "for: 1m"))
+    assert old in rules.read_text()
+    rules.write_text(rules.read_text().replace(old, new))
     p = subprocess.run([_promtool(), "test", "rules", str(tmp_path / RULES_TEST.name)],
                        capture_output=True, text=True, timeout=60)
-    assert p.returncode == 1 and "DualWriteMismatch" in p.stdout + p.stderr
+    assert p.returncode == 1 and alert in p.stdout + p.stderr
+
+
+def github_slug(heading: str) -> str:
+    """The anchor GitHub and GitLab give a Markdown heading."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_every_rule_has_a_hold_and_a_runbook_url_to_its_readme_section() -> None:
+    blocks = re.split(r"^      - alert: ", RULES.read_text(), flags=re.M)[1:]
+    alerts = {b.split("\n", 1)[0].strip(): b for b in blocks}
+    assert {"DualWriteMismatch", "DualWritePending", "DualWriteDisabled", "DualWriteMirrorDisabled",
+            "DualWriteMonitorStale", "DualWriteMonitorAbsent", "DualWriteNothingChecked"} == set(alerts)
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### Alerts", 1)[1].split("\n## ", 1)[0]
+    headings = {github_slug(h): h for h in re.findall(r"^#### (.+)$", section, re.M)}
+    urls = {}
+    for name, block in alerts.items():
+        assert re.search(r"^        for: \d+m$", block, re.M), f"{name} has no for:"
+        (url,) = re.findall(r'^          runbook_url: "([^"]+)"$', block, re.M)
+        urls[name] = url
+        page, _, anchor = url.partition("#")
+        assert page == "README.md" and anchor == name.lower()
+        assert headings.get(anchor) == name, f"README has no '#### {name}' section under Alerts"
+        assert f"[`{name}`](#{anchor})" in section  # the table links it too
+    assert len(set(urls.values())) == len(urls)
+
+
+# -- /status ------------------------------------------------------------------------------------------
+
+
+def test_exporter_serves_the_last_check_as_json_at_status(world: World, exporter) -> None:
+    drifted_world(world)
+    world.tamper(6, "--set", "tickets_sold=5", "--fix-hash")
+    world.tamper(7, "--set", "tickets_sold=5", "--fix-hash")
+    mon, client = exporter
+    assert mon.wait_checks(mon.status.checks + 2, 20)
+    before = datetime.now(UTC)
+    r = client.get("/status")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    doc = r.json()
+    assert doc["checks"] >= 2 and doc["check_errors"] < doc["checks"] and doc["backend_name"] == "sim"
+    last = doc["last_check"]
+    assert last["success"] is True and last["error"] is None and last["duration_s"] >= 0
+    res = doc["result"]
+    assert res["backend"].startswith("sim (state ") and res["checked"] == 12 and res["full"] is True
+    assert res["counts"] == {"ok": 4, "missing_legacy": 1, "missing_history": 0, "corrupt_legacy": 1,
+                             "non_canonical": 1, "field_drift": 3, "hash_mismatch": 0, "pending": 2, "absent": 0}
+    assert res["ids"] == {"missing_legacy": "3", "corrupt_legacy": "5", "non_canonical": "4",
+                          "field_drift": "2, 6-7", "pending": "20-21"}
+    assert res["dual_write_mismatch"] == {"count": 7, "ids": "2-7, 20"}
+    assert res["dual_write_pending"] == {"count": 0, "ids": "", "grace_s": 7200.0}
+    assert res["pending_expectations"]["count"] == 2 and res["pending_expectations"]["ids"] == "20-21"
+    assert res["flags"] == {"dual_write_enabled": True, "abort_on_mismatch": False, "abort_on_missing": False,
+                            "mirror_enabled": True, "bridge_initialized": True}
+    checked_at = datetime.fromisoformat(res["checked_at"].replace("Z", "+00:00"))
+    assert before - timedelta(seconds=30) < checked_at <= datetime.now(UTC)
+    # the ids are the ones verify takes back
+    assert world.verify(res["dual_write_mismatch"]["ids"], "--json").json()["failed"] == 7
+
+    # checks failing: the last good result stays, last_check says why
+    errors0 = doc["check_errors"]
+    world.close()
+    with state_file_gone(world.path):
+        wait_for(lambda: client.get("/status").json()["last_check"]["success"] is False, 20, what="a failed check")
+        doc = client.get("/status").json()
+        assert doc["check_errors"] >= errors0 + 1 and "is not a file" in doc["last_check"]["error"]
+        assert doc["result"]["dual_write_mismatch"] == {"count": 7, "ids": "2-7, 20"}
+    wait_for(lambda: client.get("/status").json()["last_check"]["success"] is True, 20, what="a good check again")
+    assert client.get("/status").json()["last_check"]["error"] is None
+
+
+def test_status_before_any_good_check_says_why(tmp_path: Path) -> None:
+    cfg = BackendConfig(backend="sim", state=tmp_path / "no-such-state.sqlite")
+    mon = Monitor(lambda: open_backend(cfg), interval=0.05)
+    mon.start("127.0.0.1", 0)
+    try:
+        assert mon.wait_checks(1, 20)
+        host, port = mon.address
+        with httpx.Client(base_url=f"http://{host}:{port}", timeout=5) as client:
+            doc = client.get("/status").json()
+    finally:
+        assert mon.stop(10)
+    assert doc["result"] is None and doc["check_errors"] >= 1
+    assert doc["last_check"]["success"] is False and "no-such-state.sqlite" in doc["last_check"]["error"]
 
 
 def test_an_incremental_check_reads_only_what_changed(world: World) -> None:

@@ -45,10 +45,13 @@ class Prom:
         result = r.json()["data"]["result"]
         return float(result[0]["value"][1]) if result else None
 
-    def alert(self, name: str) -> str | None:
+    def alerts(self, name: str) -> list[dict]:
         r = self.client.get("/api/v1/alerts")
         r.raise_for_status()
-        states = [a["state"] for a in r.json()["data"]["alerts"] if a["labels"]["alertname"] == name]
+        return [a for a in r.json()["data"]["alerts"] if a["labels"]["alertname"] == name]
+
+    def alert(self, name: str) -> str | None:
+        states = [a["state"] for a in self.alerts(name)]
         return states[0] if states else None
 
     def equals(self, expr: str, want: float):
@@ -76,7 +79,7 @@ def test_prometheus_scrapes_the_monitor_and_fires_the_alerts(tmp_path: Path) -> 
     mon = Proc([*DUALWRITE, "monitor", "--listen", f"127.0.0.1:{mport}", "--interval", "1s", "--state", str(state)],
                env, tmp_path)
     # a test copy of the shipped rules with short holds (the expressions are the shipped ones)
-    rules = RULES.read_text().replace("for: 10m", "for: 3s").replace("for: 5m", "for: 2s")
+    rules = RULES.read_text().replace("for: 10m", "for: 3s").replace("for: 5m", "for: 2s").replace("for: 30m", "for: 2s")
     rules = rules.replace("dual_write_last_success_timestamp_seconds > 600", "dual_write_last_success_timestamp_seconds > 4")
     (tmp_path / "rules.yml").write_text(rules)
     (tmp_path / "prometheus.yml").write_text(
@@ -103,11 +106,37 @@ def test_prometheus_scrapes_the_monitor_and_fires_the_alerts(tmp_path: Path) -> 
         wait_for(lambda: prom.alert("DualWriteMismatch") in ("pending", "firing"), 30, what="DualWriteMismatch active")
         wait_for(lambda: prom.alert("DualWriteMismatch") == "firing", 30, what="DualWriteMismatch firing")
         assert "dual_write_mismatch=1: lottery 3 (field_drift)" in mon.log
+        # the ids are not only in the log: the monitor's /status has them, per state
+        with httpx.Client(base_url=f"http://127.0.0.1:{mport}", timeout=3) as client:
+            status = client.get("/status").json()
+        assert status["result"]["ids"] == {"field_drift": "3"}
+        assert status["result"]["dual_write_mismatch"] == {"count": 1, "ids": "3"}
+        assert status["last_check"]["success"] is True and status["result"]["counts"]["ok"] == 9
+        (firing,) = prom.alerts("DualWriteMismatch")
+        assert firing["annotations"]["runbook_url"] == "README.md#dualwritemismatch"
+        assert firing["annotations"]["summary"].startswith("1 lottery's legacy copy differs from the archive")
 
         # heal --apply -> back to 0, the alert resolved
         dw(state, "heal", "--apply", "--journal", str(tmp_path / "journal.jsonl"))
         wait_for(prom.equals("dual_write_mismatch", 0), 30, what="dual_write_mismatch back to 0")
         wait_for(lambda: prom.alert("DualWriteMismatch") is None, 30, what="DualWriteMismatch resolved")
+
+        # the mirror switched off, then dual-write: each its alert; switched on again, resolved
+        dw(state, "disable-mirror")
+        wait_for(prom.equals("dual_write_mirror_enabled", 0), 30, what="dual_write_mirror_enabled = 0")
+        wait_for(lambda: prom.alert("DualWriteMirrorDisabled") == "firing", 30, what="DualWriteMirrorDisabled firing")
+        (firing,) = prom.alerts("DualWriteMirrorDisabled")
+        assert firing["annotations"]["runbook_url"] == "README.md#dualwritemirrordisabled"
+        assert prom.alert("DualWriteDisabled") is None
+        dw(state, "enable-mirror")
+        wait_for(lambda: prom.alert("DualWriteMirrorDisabled") is None, 30, what="DualWriteMirrorDisabled resolved")
+        dw(state, "update-flags", "false", "true", "false")
+        wait_for(lambda: prom.alert("DualWriteDisabled") == "firing", 30, what="DualWriteDisabled firing")
+        (firing,) = prom.alerts("DualWriteDisabled")
+        assert firing["labels"]["severity"] == "critical"
+        assert firing["annotations"]["runbook_url"] == "README.md#dualwritedisabled"
+        dw(state, "update-flags", "true", "true", "false")
+        wait_for(lambda: prom.alert("DualWriteDisabled") is None, 30, what="DualWriteDisabled resolved")
 
         # a pending expectation older than 2 hours -> dual_write_pending 1, DualWritePending firing
         dw(state, "set", "11", "--summary", str(_summary_file(tmp_path, 11)))

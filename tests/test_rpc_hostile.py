@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import resource
 import subprocess
 import sys
 import time
@@ -22,22 +21,9 @@ from dualwrite.errors import ChainChanged
 from tests.audit_world import World, sha3
 from tests.chain_driver import console_script
 from tests.envs import base_env
-from tests.hostile_node import HostileNode, Req
+from tests.hostile_node import OUTER_TIMEOUT_S, HostileNode, Req, dw, one_line
+from tests.hostile_node import world  # noqa: F401  (fixture)
 from tests.rpc_node import InThreadNode
-
-OUTER_TIMEOUT_S = 90  # no case here needs more than a few seconds; a hang fails the test
-
-
-@pytest.fixture
-def world(tmp_path: Path):
-    w = World(tmp_path / "state.sqlite")
-    w.init()
-    for i in (1, 2, 3):
-        w.expect(i, sha3(make_summary(i).to_bcs()))
-    w.finalize(1, 2, 3)
-    yield w
-    w.close()
-
 
 @pytest.fixture
 def node(world: World):
@@ -48,18 +34,6 @@ def node(world: World):
 
 def addrs(node) -> list[str]:
     return ["--lottery-multi-address", node.addresses.lottery_multi, "--lottery-address", node.addresses.lottery]
-
-
-def dw(*args: str, timeout: float = OUTER_TIMEOUT_S) -> subprocess.CompletedProcess:
-    return subprocess.run([console_script("dualwrite"), *args], capture_output=True, text=True, env=base_env(),
-                          timeout=timeout)
-
-
-def one_line(p: subprocess.CompletedProcess) -> str:
-    lines = p.stderr.strip().splitlines()
-    assert len(lines) == 1, p.stderr
-    assert "Traceback" not in p.stderr
-    return lines[0]
 
 
 def on_views(answer):
@@ -295,3 +269,27 @@ def test_a_redirect_is_not_followed_and_names_the_url_to_give(world, node) -> No
                 f"not followed: give that URL (--rpc-url http://127.0.0.1:{h.port}/new/)") in line
         assert "pw" not in p.stdout + p.stderr and "s3cret" not in p.stdout + p.stderr
         assert not [s for s in h.seen if "/new/" in s]  # never followed
+
+
+def test_cutover_apply_stops_when_the_chain_changes_and_sends_nothing_after(world, node, tmp_path: Path) -> None:
+    """On sim with its reads over the emulated node: the plan is made on chain 255; mid-apply the node starts
+    answering for chain 7; apply stops (exit 3) and no lottery is registered after the change."""
+    lotteries = tmp_path / "lotteries.jsonl"
+    lotteries.write_text("".join(json.dumps(make_summary(i).to_move_json()) + "\n" for i in range(4, 12)))
+    flip = {"after": None}
+
+    def rewrite(headers: dict[str, str]) -> dict[str, str]:
+        if flip["after"] is not None and h.requests > flip["after"]:
+            return {**headers, "x-supra-chain-id": "7"}
+        return headers
+
+    with HostileNode(node.url, rewrite=rewrite) as h:
+        base = ["--state", str(world.path), "--rpc-url", h.url]
+        p = dw("cutover", "plan", str(lotteries), "--out", str(tmp_path / "plan.json"), *base)
+        assert p.returncode == 0, p.stderr
+        flip["after"] = h.requests + 12  # some way into the apply: a few sends go out on chain 255 first
+        p = dw("cutover", "apply", str(tmp_path / "plan.json"), "--json", *base)
+        assert p.returncode == 3, p.stdout + p.stderr
+        assert "says chain 7, but this run started on chain 255" in p.stdout + p.stderr
+    registered = [i for i in range(4, 12) if bridge.status(world.backend, i).expected_hash is not None]
+    assert 0 < len(registered) < 8 and registered == list(range(4, 4 + len(registered)))  # in order, then stopped

@@ -59,6 +59,10 @@ def drift_five(w: World) -> dict[int, str]:
 
 def test_parse_ids_ranges_lists_and_bad_input() -> None:
     assert parse_ids(["10-13", "5,7", "12", "7 9"]) == [10, 11, 12, 13, 5, 7, 9]
+    assert parse_ids(["3-5, 12, 20-21"]) == [3, 4, 5, 12, 20, 21]  # the ranges the tool prints (monitor /status)
+    for bad in ("1,,2", "1, , 2", "1,  2", "1 ,2"):
+        with pytest.raises(InputError, match="empty item"):
+            parse_ids([bad])
     assert parse_ids([str(2**64 - 1)]) == [2**64 - 1]
     for bad in ("13-10", "x", "-3", "1-", str(2**64), "1-2000000"):
         with pytest.raises(InputError):

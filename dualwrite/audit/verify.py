@@ -21,6 +21,7 @@ from dualwrite import bridge
 from dualwrite.audit.diff import LotteryDiff, State, diff
 from dualwrite.backends.base import Backend
 from dualwrite.errors import ChainChanged, DualwriteError, ExitCode, InputError
+from dualwrite.bad_values import excerpt
 
 U64_MAX = 2**64 - 1
 #: the most lotteries one run checks (ids, ranges, --ids-file and --all together): each costs ~1.4 KiB
@@ -31,14 +32,6 @@ MAX_IDS_FILE_BYTES = 8 * 1024 * 1024
 #: a line of an ids file longer than this is not an id or a range (u64 range: 41 characters)
 MAX_IDS_LINE = 4096
 _ID = re.compile(r"[0-9]{1,20}")
-
-
-def excerpt(text: str) -> str:
-    """What a message may show of a bad token: short ones whole, long ones (a key file passed by
-    mistake) only by their length and first character class, never their content."""
-    if len(text) <= 24 and text.isprintable():
-        return repr(text)
-    return f"a {len(text)}-character value (not shown)"
 
 
 class IdSet:
@@ -84,10 +77,11 @@ def parse_id_token(part: str, where: str) -> tuple[int, int]:
 
 
 def _tokens(spec: str, where: str) -> list[str]:
-    """Items of one argument: separated by commas or single spaces, nothing around them."""
+    """Items of one argument: separated by a comma, a single space, or a comma and a space (``3-7, 12``, as
+    the tool prints id ranges), nothing around them."""
     if spec != spec.strip(" ") or any(c.isspace() and c != " " for c in spec):
         raise InputError(f"{where} {excerpt(spec)}: leading, trailing or non-space whitespace in an id")
-    parts = [p for p in spec.replace(",", " ").split(" ")]
+    parts = [p for p in spec.replace(", ", ",").replace(",", " ").split(" ")]
     if any(p == "" for p in parts):
         raise InputError(f"{where} {excerpt(spec)}: an empty item (two separators in a row)")
     return parts

@@ -70,6 +70,10 @@ class SimBackend:
 
         return ChainEvents(self.chain)
 
+    def tx_writer(self) -> None:
+        """No RPC writer: the simulator runs in-process."""
+        return None
+
     def fork(self) -> "SimBackend":
         """An independent connection for another thread (SQLite connections are not shared)."""
         return SimBackend(self._cfg)
@@ -78,22 +82,103 @@ class SimBackend:
         self.chain.close()
 
 
-def _rpc_reader(cfg: BackendConfig):
-    from dualwrite.backends.rpc import RpcBackend, parse_headers
+def _client_kwargs(cfg: BackendConfig) -> dict[str, Any]:
+    """The RPC knobs, as ``RpcClient`` (and ``RpcBackend``, which makes one) take them."""
+    from dualwrite.backends.rpc import parse_headers
 
-    return RpcBackend(cfg.node_url, cfg.addresses, headers=parse_headers(cfg.rpc_headers), timeout=cfg.rpc_timeout,
-                      retries=cfg.rpc_retries, connections=64, checkpoint=cfg.events_checkpoint,
-                      call_timeout=cfg.call_timeout, events_max_pages=cfg.events_max_pages,
-                      events_timeout=cfg.events_timeout)
+    return {"headers": parse_headers(cfg.rpc_headers), "timeout": cfg.rpc_timeout, "retries": cfg.rpc_retries,
+            "connections": 64, "call_timeout": cfg.call_timeout, "events_max_pages": cfg.events_max_pages,
+            "events_timeout": cfg.events_timeout}
+
+
+def _rpc_reader(cfg: BackendConfig):
+    from dualwrite.backends.rpc import RpcBackend
+
+    return RpcBackend(cfg.node_url, cfg.addresses, checkpoint=cfg.events_checkpoint, **_client_kwargs(cfg))
+
+
+def _sim_reader(cfg: BackendConfig, sim: "SimBackend"):
+    """``--backend sim`` with an RPC URL: the node must be ``dualwrite sim serve`` of this very state (else the
+    simulator's writes would not be what is read); the module addresses are the state's own, so none need
+    giving (given ones must be those). Any other node: one line saying why not, exit 2."""
+    from dualwrite.backends.rpc import RpcBackend, RpcClient
+
+    client = RpcClient(cfg.node_url, **_client_kwargs(cfg))
+    try:
+        info = client.sim_info()
+        here = str(sim.chain.path)
+        if info is None:
+            raise InputError(f"--backend sim --rpc-url {client.url}: that node is not `dualwrite sim serve` (it does "
+                             f"not answer GET /dualwrite/v1/sim), so the simulator's writes would not reach it: leave "
+                             f"out --rpc-url (or --reads cli) to read in-process, or pick the backend that writes to "
+                             f"that node")
+        try:
+            same = os.path.samefile(info["state"], here)
+        except OSError:
+            same = False
+        if not same:
+            raise InputError(f"--rpc-url {client.url} serves simulator state {info['state']}, not this run's {here}: "
+                             f"reads and writes would be on two chains; serve this one (dualwrite sim serve --state "
+                             f"{here}) or give --state {info['state']}")
+        own = sim.chain.addresses
+        for opt, given, real in (("--lottery-multi-address", cfg.addresses.lottery_multi, own.lottery_multi),
+                                 ("--lottery-address", cfg.addresses.lottery, own.lottery)):
+            if given and given.startswith("0x") and given.lower() != real.lower() and _norm(given) != real.lower():
+                raise InputError(f"{opt} {given}: the simulator state {here} has that module at {real}")
+        return RpcBackend(client.url, ModuleAddresses(own.lottery_multi, own.lottery),
+                          checkpoint=cfg.events_checkpoint, client=client)
+    except BaseException:
+        client.close()
+        raise
+
+
+def _norm(address: str) -> str:
+    from dualwrite.sim.accounts import normalize_address
+
+    try:
+        return normalize_address(address, "address").lower()
+    except InputError:
+        return address.lower()
+
+
+def writes_over_rpc(cfg: BackendConfig) -> bool:
+    """``--writes rpc``, or ``auto`` with both an RPC URL and a private key file."""
+    if cfg.writes == "rpc":
+        missing = [what for what, v in (("--rpc-url URL", cfg.node_url), ("--private-key-file FILE", cfg.private_key_file))
+                   if not v]
+        if missing:
+            raise InputError(f"--writes rpc needs {' and '.join(missing)}")
+        return True
+    return cfg.writes == "auto" and bool(cfg.node_url) and bool(cfg.private_key_file)
+
+
+def _rpc_split(cfg: BackendConfig) -> Backend:
+    """Reads and writes over RPC: the node's reader, and a writer that signs with the key and shares its client."""
+    from dualwrite.backends.rpc import SplitBackend
+    from dualwrite.backends.rpc_write import open_writer
+
+    if cfg.reads == "cli":
+        raise InputError("--reads cli with writes over RPC: what is written over RPC is read over RPC too "
+                         "(drop --reads cli, or pass --writes cli)")
+    reader = _rpc_reader(cfg)
+    try:
+        writer = open_writer(cfg, reader.client)
+    except BaseException:
+        reader.close()
+        raise
+    return SplitBackend(writer, reader)
 
 
 def open_backend(cfg: BackendConfig | None = None) -> Backend:
     """The backend ``cfg`` names; with an RPC URL, its reads go to the node over HTTP (``--reads cli`` keeps them
-    on the CLI), its writes stay where the keys are."""
+    on the CLI), its writes stay where the keys are: the CLI's profiles, or (``--writes rpc``, or an RPC URL and
+    ``--private-key-file``) signed here and submitted to the node, with no Supra CLI at all."""
     cfg = cfg or BackendConfig.from_env()
     name = cfg.backend
     if cfg.reads not in READS:
         raise InputError(f"--reads {cfg.reads!r}: expected one of {', '.join(READS)}")
+    if writes_over_rpc(cfg):
+        return _rpc_split(cfg)
     if name == "rpc":
         if not cfg.node_url:
             raise InputError("--backend rpc needs --rpc-url URL (env DUALWRITE_RPC_URL): the node to read from")
@@ -102,14 +187,24 @@ def open_backend(cfg: BackendConfig | None = None) -> Backend:
         return _rpc_reader(cfg)
     if cfg.reads == "rpc" and not cfg.node_url:
         raise InputError("--reads rpc needs --rpc-url URL (env DUALWRITE_RPC_URL)")
-    over_rpc = bool(cfg.node_url) and (cfg.reads == "rpc" or (cfg.reads == "auto" and name != "sim"))
-    reader = _rpc_reader(cfg) if over_rpc else None  # bad addresses or URL: fail before touching a CLI
-    try:
+    # an RPC URL given (option, environment, settings) is never ignored: reads go to it, on sim too,
+    # unless --reads cli keeps them where the backend is (the CLI, or the simulator in-process)
+    over_rpc = bool(cfg.node_url) and cfg.reads != "cli"
+    if over_rpc and name == "sim":
         writer = _open_writer(cfg, name)
-    except BaseException:
-        if reader is not None:
-            reader.close()
-        raise
+        try:
+            reader = _sim_reader(cfg, writer)
+        except BaseException:
+            writer.close()
+            raise
+    else:
+        reader = _rpc_reader(cfg) if over_rpc else None  # bad addresses or URL: fail before touching a CLI
+        try:
+            writer = _open_writer(cfg, name)
+        except BaseException:
+            if reader is not None:
+                reader.close()
+            raise
     if reader is None:
         return writer
     from dualwrite.backends.rpc import SplitBackend

@@ -32,6 +32,7 @@ from dualwrite.errors import (
     TransactionFailed,
 )
 
+CLI_GAS_UNIT_PRICE = 100  # what the CLI is given without --gas-unit-price
 LOOKUP_WINDOW_S = 30.0  # at most this long looking for a run whose outcome was lost
 _retry_wait = __import__("threading").Event()  # never set: wait(t) is an interruptible back-off
 
@@ -57,7 +58,7 @@ class CliBackend:
             if self.cfg.node_url:
                 argv += [self.cfg.url_flag, self.cfg.node_url]
             # both gas flags on every run, so the CLI never stops to ask on a terminal
-            argv += ["--gas-unit-price", str(self.cfg.gas_unit_price), "--max-gas", str(self.cfg.max_gas)]
+            argv += ["--gas-unit-price", str(self.cfg.gas_unit_price or CLI_GAS_UNIT_PRICE), "--max-gas", str(self.cfg.max_gas)]
             if self.cfg.expiration_secs:
                 argv += ["--expiration-secs", str(self.cfg.expiration_secs)]
             if self.cfg.assume_yes:
@@ -137,6 +138,10 @@ class CliBackend:
 
     def run(self, function: str, args: list[str]) -> TxnResult:
         return self._call("run", function, args)
+
+    def tx_writer(self) -> None:
+        """No RPC writer: the Supra CLI signs and submits."""
+        return None
 
     def view(self, function: str, args: list[str]) -> list[Any]:
         return self._call("view", function, args)

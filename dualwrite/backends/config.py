@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 from dualwrite.backends.base import ModuleAddresses
 from dualwrite.errors import InputError, SettingError
 from dualwrite.knobs import KNOBS, Knob
+from dualwrite.bad_values import expected_choices, expected_number
 
 _INT_TEXT = re.compile(r"[0-9]+")
 _FLOAT_TEXT = re.compile(r"[0-9]+(\.[0-9]*)?|\.[0-9]+")
@@ -38,29 +39,27 @@ _ADDRESS_FIELDS = ("lottery_multi_address", "lottery_address")
 # -- the rules: each takes a value and returns it converted, or raises ValueError(reason) ----------------
 
 
-def _int(v: Any) -> Any:
-    """Options and environment give text, TOML and Python give ints; a bool is not a number."""
-    if isinstance(v, bool):
-        raise ValueError("expected a whole number, got a boolean")
-    if isinstance(v, str):
-        if not _INT_TEXT.fullmatch(v):
-            raise ValueError(f"expected a whole number (ASCII digits), got {v!r}")
-        return int(v)
-    if not isinstance(v, int):
-        raise ValueError(f"expected a whole number, got {type(v).__name__}")
-    return int(v)
+def _number(k: Knob) -> Callable[[Any], Any]:
+    """An int or float knob: options and environment give text, TOML and Python give numbers (a bool is
+    not one); conversion and bounds fail with one reason, the wording click's number options use too."""
+    whole = k.kind == "int"
+    reason = expected_number(whole, k.lo, k.hi, unit="" if whole else "seconds")
+    text = _INT_TEXT if whole else _FLOAT_TEXT
 
-
-def _float(v: Any) -> Any:
-    if isinstance(v, bool):
-        raise ValueError("expected a number, got a boolean")
-    if isinstance(v, str):
-        if not _FLOAT_TEXT.fullmatch(v):
-            raise ValueError(f"expected a number of seconds, got {v!r}")
-        v = float(v)
-    if not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise ValueError(f"expected a finite number, got {v!r}")
-    return float(v)
+    def check(v: Any) -> Any:
+        if isinstance(v, bool):
+            raise ValueError(f"{reason}, got a boolean")
+        if isinstance(v, str):
+            if not text.fullmatch(v):
+                raise ValueError(reason)
+            v = int(v) if whole else float(v)
+        elif whole and not isinstance(v, int) or not whole and not isinstance(v, (int, float)):
+            raise ValueError(f"{reason}, got {type(v).__name__}")
+        v = int(v) if whole else float(v)
+        if not whole and not math.isfinite(v) or k.lo is not None and v < k.lo or k.hi is not None and v > k.hi:
+            raise ValueError(reason)
+        return v
+    return check
 
 
 def _text(v: Any) -> Any:
@@ -126,27 +125,11 @@ def _address(v: Any) -> Any:
 
 
 def _one_of(choices: tuple[str, ...]) -> Callable[[Any], Any]:
-    listed = " or ".join(filter(None, [", ".join(map(repr, choices[:-1])), repr(choices[-1])]))
+    reason = expected_choices(choices)
 
     def check(v: Any) -> Any:
         if v not in choices:
-            raise ValueError(f"Input should be {listed}")
-        return v
-    return check
-
-
-def _at_least(lo: float) -> Callable[[Any], Any]:
-    def check(v: Any) -> Any:
-        if not v >= lo:
-            raise ValueError(f"Input should be greater than or equal to {lo}")
-        return v
-    return check
-
-
-def _at_most(hi: float) -> Callable[[Any], Any]:
-    def check(v: Any) -> Any:
-        if not v <= hi:
-            raise ValueError(f"Input should be less than or equal to {hi}")
+            raise ValueError(reason)
         return v
     return check
 
@@ -162,22 +145,17 @@ def _matching(pattern: str) -> Callable[[Any], Any]:
 
 
 _KIND: dict[str, Callable[[Any], Any]] = {
-    "text": _text, "path": _path, "int": _int, "float": _float, "flag": _bool, "choice": _text,
+    "text": _text, "path": _path, "flag": _bool, "choice": _text,
     "args": _args, "lines": _lines,
 }
 
 
 def _rule(k: Knob) -> Callable[[Any], Any]:
-    """The one check of a knob, in this order: the kind's conversion, choices, bounds, pattern, argv
-    word, address. None is a value only where the default is None."""
-    convert = _KIND[k.kind]
-    steps = [convert]
+    """The one check of a knob, in this order: the kind's conversion (with the bounds of a number),
+    choices, pattern, argv word, address. None is a value only where the default is None."""
+    steps = [_number(k)] if k.kind in ("int", "float") else [_KIND[k.kind]]
     if k.kind == "choice":
         steps.append(_one_of(k.choices))
-    if k.lo is not None:
-        steps.append(_at_least(k.lo))
-    if k.hi is not None:
-        steps.append(_at_most(k.hi))
     if k.pattern:
         steps.append(_matching(k.pattern))
     if k.argv:

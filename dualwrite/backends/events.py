@@ -22,6 +22,7 @@ from typing import Any
 
 from dualwrite.backends.base import ModuleAddresses
 from dualwrite.errors import BackendError, InputError
+from dualwrite.words import count
 
 CHECKPOINT_FORMAT = "dualwrite-events-checkpoint/1"
 EVENTS_PAGE = 100  # the node's largest page
@@ -84,7 +85,7 @@ def page_through(source, event_type: str, start_height: int | None = None, end_h
         where = f"block height {last_height}" if last_height is not None else "the start"
         return EventScanStopped(
             f"{getattr(source, 'url', 'node')}: events {event_type.rsplit('::', 1)[-1]}: {why}; stopped after "
-            f"{pages} pages ({got} events) at {where}, cursor {_shown(cursor)} (resume: dualwrite events --kind "
+            f"{count(pages, 'page')} ({count(got, 'event')}) at {where}, cursor {_shown(cursor)} (resume: dualwrite events --kind "
             f"{kind} --cursor CURSOR, or --from-height {last_height if last_height is not None else 0})")
 
     while True:

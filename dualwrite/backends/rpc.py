@@ -39,6 +39,7 @@ from dualwrite.backends.base import Backend, ModuleAddresses, TxnResult
 from dualwrite.backends.cli_output import failure, find_abort
 from dualwrite.backends.events import EVENTS_MAX_PAGES, EVENTS_PAGE, EVENTS_TIMEOUT_S, page_through
 from dualwrite.errors import BackendError, BackendUnavailable, ChainChanged, InputError, TransientBackendError
+from dualwrite.words import count
 
 RETRY_STATUS = frozenset({429, 502, 503, 504})
 BACKOFF_BASE_S = 0.05
@@ -172,6 +173,25 @@ class _TooLarge(Exception):
     pass
 
 
+class _Bounded(httpx.SyncByteStream):
+    """An answer's bytes as they arrive, until more than ``limit`` came: then ``_TooLarge`` (the rest unread)."""
+
+    def __init__(self, inner, limit: int) -> None:
+        self._inner = inner
+        self._limit = limit
+
+    def __iter__(self):
+        total = 0
+        for chunk in self._inner:
+            total += len(chunk)
+            if total > self._limit:
+                raise _TooLarge(f"stopped reading after {total:,} bytes")
+            yield chunk
+
+    def close(self) -> None:
+        self._inner.close()
+
+
 def _redirect_base(target: httpx.URL, path: str) -> str:
     """The base URL to give instead, when the redirect target ends with the endpoint's own path."""
     shown = redact_url(str(target))
@@ -258,18 +278,13 @@ class RpcClient:
             length = r.headers.get("Content-Length", "")
             if length.isdigit() and int(length) > limit:
                 raise _TooLarge(f"it announced {int(length):,} bytes")
-            chunks, total = [], 0
-            for chunk in r.iter_bytes():
-                total += len(chunk)
-                if total > limit:
-                    raise _TooLarge(f"stopped reading after {total:,} bytes")
-                chunks.append(chunk)
+            r.stream = _Bounded(r.stream, limit)
+            r.read()
+            if len(r.content) > limit:  # inflated past it by a Content-Encoding the node chose unasked
+                raise _TooLarge(f"{len(r.content):,} bytes once decoded")
         finally:
             r.close()
-        # the whole body, decoded, as the answer (its Content-Encoding is undone already)
-        r = httpx.Response(r.status_code, headers=[(k, v) for k, v in r.headers.multi_items()
-                                                   if k.lower() != "content-encoding"],
-                           content=b"".join(chunks), request=req, extensions=r.extensions)
+        r.request = req
         for hook in self.hooks:
             hook(r)
         return r
@@ -339,8 +354,9 @@ class RpcClient:
         return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
     def request(self, method: str, path: str, *, what: str, limit: int = DEFAULT_MAX_BYTES,
-                **kw: Any) -> httpx.Response:
-        """One request, retried while the failure is transient; the last answer or a BackendError.
+                retry_status: frozenset[int] = RETRY_STATUS, **kw: Any) -> httpx.Response:
+        """One request, retried while the failure is transient (a connection error, an answer whose status is
+        in ``retry_status``); the last answer or a BackendError.
 
         Each attempt must have its whole answer within ``call_timeout`` seconds (else it is a failed
         attempt, retried like a timeout), at most ``limit`` bytes of it (else ``BackendError``, not
@@ -370,7 +386,7 @@ class RpcClient:
                                    f"{_size(limit)} limit of that endpoint ({e}); abandoned") from None
             else:
                 r.extensions["dualwrite_retries"] = attempt
-                if r.status_code not in RETRY_STATUS:
+                if r.status_code not in retry_status:
                     return r
                 wait = self._retry_after(r) if r.status_code == 429 else None
                 if wait is not None and wait > RETRY_AFTER_CAP_S:
@@ -386,7 +402,7 @@ class RpcClient:
                 _deadline.at = None
             if attempt >= self.retries:
                 if isinstance(err, BackendUnavailable) or late:  # nobody answers, or never a whole answer
-                    self._down = f"{err.message} (after {attempt + 1} attempts)"
+                    self._down = f"{err.message} (after {count(attempt + 1, 'attempt')})"
                     err = BackendUnavailable(self._down)
                 raise err
             attempt += 1
@@ -422,12 +438,12 @@ class RpcClient:
                 f"RPC node {self.url}: {what}: HTTP 429, and the node asks to wait {asked:g}s (Retry-After: "
                 f"{r.headers.get('Retry-After', '').strip()}) before the next request, longer than the "
                 f"{RETRY_AFTER_CAP_S:g}s a retry waits: not retried"
-                + (f" (after {r.extensions['dualwrite_retries']} retries)" if r.extensions.get("dualwrite_retries") else "")
+                + (f" (after {count(r.extensions['dualwrite_retries'], 'retry')})" if r.extensions.get("dualwrite_retries") else "")
                 + f": {text}")
         if r.status_code in RETRY_STATUS:
             n = r.extensions.get("dualwrite_retries", self.retries)
             return TransientBackendError(f"RPC node {self.url}: {what}: HTTP {r.status_code} after "
-                                         f"{n} {'retry' if n == 1 else 'retries'}: {text}")
+                                         f"{count(n, 'retry')}: {text}")
         abort = find_abort(text)
         if abort is not None:
             return abort
@@ -482,6 +498,22 @@ class RpcClient:
         page or time budget stops with ``EventScanStopped`` saying where (``events.page_through``)."""
         return page_through(self, event_type, start_height, end_height, cursor)
 
+    def sim_info(self) -> dict[str, Any] | None:
+        """What only ``dualwrite sim serve`` answers (``GET /dualwrite/v1/sim``: the state file it serves, the
+        module addresses); None from a node that does not (a real one: 404)."""
+        from dualwrite.sim.server import SIM_INFO_PATH
+
+        what = "simulator info"
+        r = self.request("GET", SIM_INFO_PATH, what=what, limit=MAX_BYTES["account"])
+        if r.status_code in (404, 405):
+            return None
+        if r.status_code != 200:
+            raise self._error(r, what)
+        body = self._json(r, what)
+        if not isinstance(body, dict) or not all(isinstance(body.get(k), str) for k in ("state", "lottery_multi", "lottery")):
+            return None
+        return body
+
     def block(self, height: int | None = None) -> dict[str, Any]:
         what = "latest block" if height is None else f"block {height}"
         r = self.request("GET", "rpc/v3/block" if height is None else f"rpc/v3/block/height/{height}", what=what,
@@ -523,21 +555,22 @@ class RpcBackend:
     def __init__(self, url: str, addresses: ModuleAddresses, *, headers: dict[str, str] | None = None,
                  timeout: float = 10.0, retries: int = 8, connections: int = 16,
                  checkpoint=None, call_timeout: float = CALL_TIMEOUT_S, events_max_pages: int | None = None,
-                 events_timeout: float | None = None) -> None:
+                 events_timeout: float | None = None, client: RpcClient | None = None) -> None:
         missing = [opt for opt, v in (("--lottery-multi-address", addresses.lottery_multi),
                                       ("--lottery-address", addresses.lottery)) if not v]
         if missing:
             raise InputError(
-                f"reads over RPC need the module addresses (function ids over HTTP are 0xADDR::module::fn): "
-                f"pass {' and '.join(missing)} (env DUALWRITE_LOTTERY_MULTI_ADDRESS, DUALWRITE_LOTTERY_ADDRESS, "
-                f"or the settings file)")
+                f"reads over RPC need the module addresses (function ids over HTTP are 0xADDR::module::fn, and a "
+                f"node cannot resolve the named form): pass {' and '.join(missing)} (env "
+                f"DUALWRITE_LOTTERY_MULTI_ADDRESS, DUALWRITE_LOTTERY_ADDRESS, or the settings file; "
+                f"`dualwrite sim serve --env` prints them for the emulated node)")
         for opt, v in (("--lottery-multi-address", addresses.lottery_multi), ("--lottery-address", addresses.lottery)):
             if not str(v).startswith("0x"):
                 raise InputError(f"{opt} {v!r}: reads over RPC need a 0x hex account address")
         self.addresses = addresses
-        self.client = RpcClient(url, headers=headers, timeout=timeout, retries=retries, connections=connections,
-                                call_timeout=call_timeout, events_max_pages=events_max_pages,
-                                events_timeout=events_timeout)
+        self.client = client or RpcClient(url, headers=headers, timeout=timeout, retries=retries,
+                                          connections=connections, call_timeout=call_timeout,
+                                          events_max_pages=events_max_pages, events_timeout=events_timeout)
         self.url = self.client.url
         from dualwrite.backends.events import EventIndex
 
@@ -560,10 +593,14 @@ class RpcBackend:
     def run(self, function: str, args: list[str]) -> TxnResult:
         raise InputError(self.refusal(f"{function} is a write"))
 
+    def tx_writer(self) -> None:
+        return None
+
     @staticmethod
     def refusal(what: str) -> str:
-        return (f"the rpc backend is read-only: {what}; writes need a backend that holds the keys "
-                f"({WRITE_BACKENDS}), e.g. --backend podman --rpc-url URL")
+        return (f"the rpc backend is read-only without a key: {what}; writes need --private-key-file FILE (signed "
+                f"here, submitted to the node) or a backend that holds the keys ({WRITE_BACKENDS}), "
+                f"e.g. --backend podman --rpc-url URL")
 
     def describe(self) -> str:
         return f"rpc ({self.client.describe()})"
@@ -611,7 +648,8 @@ class RpcBackend:
 
 
 class SplitBackend:
-    """Writes through one backend (the CLI, which holds the keys), reads through another (the node)."""
+    """Writes through one backend (the CLI, which holds the keys, or the ``RpcWriter``), reads through another
+    (the node)."""
 
     in_process = False
 
@@ -622,9 +660,16 @@ class SplitBackend:
 
     def run(self, function: str, args: list[str]) -> TxnResult:
         # the CLI signs and sends through the same node: first make sure it still serves the chain this
-        # run read (one small request; a write costs a process), so a write never lands on another chain
-        self.reader.client.check_chain()
+        # run read (one small request; a write costs a process), so a write never lands on another chain.
+        # The RPC writer sends through the reader's own client: every answer it gets is checked already.
+        if self.tx_writer() is None:
+            self.reader.client.check_chain()
         return self.writer.run(function, args)
+
+    def tx_writer(self):
+        """The writer's ``RpcWriter`` when writes go over RPC, else None."""
+        fn = getattr(self.writer, "tx_writer", None)
+        return fn() if callable(fn) else None
 
     def view(self, function: str, args: list[str]) -> list[Any]:
         return self.reader.view(function, args)

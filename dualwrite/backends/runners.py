@@ -63,9 +63,18 @@ def _mount_dirs(*dirs: Path):
         raise
 
 
+#: what a child process (the Supra CLI, podman) never inherits: where the RPC writes' key is, the provider keys
+CHILD_ENV_WITHHELD = ("DUALWRITE_PRIVATE_KEY_FILE", "DUALWRITE_RPC_HEADERS")
+
+
+def child_env() -> dict[str, str]:
+    """This process's environment without ``CHILD_ENV_WITHHELD``."""
+    return {k: v for k, v in os.environ.items() if k not in CHILD_ENV_WITHHELD}
+
+
 def _subprocess(argv: list[str], timeout: float, what: str) -> Completed:
     try:
-        p = subprocess.run(argv, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        p = subprocess.run(argv, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL, env=child_env())
     except FileNotFoundError:
         raise BackendUnavailable(f"{what}: {argv[0]} not found") from None
     except PermissionError:

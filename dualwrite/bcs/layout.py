@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, get_origin, get_type_hints
 
 from dualwrite.bcs.types import MoveType
-from dualwrite.errors import FieldError
+from dualwrite.errors import EncodeError, FieldError
 
 
 @dataclass(frozen=True)
@@ -114,6 +114,27 @@ class RecordType(MoveType):
 
     def to_json(self, value: Any) -> dict[str, Any]:
         return layout_of(self.decl).to_json(value if isinstance(value, dict) else value.__dict__)
+
+    # the codec of a record held as a plain dict of its fields (the transaction layouts: no model)
+    def encode(self, value: Any, out: bytearray, path: str) -> None:
+        values = value if isinstance(value, dict) else getattr(value, "__dict__", None)
+        if not isinstance(values, dict):
+            raise EncodeError(f"expected the fields of {self.decl.__name__}, got {type(value).__name__}", path=path)
+        for name, mtype in layout_of(self.decl).fields:
+            if name not in values:
+                raise EncodeError("missing", path=f"{path}.{name}")
+            mtype.encode(values[name], out, f"{path}.{name}")
+
+    def decode(self, r: Any, path: str) -> dict[str, Any]:
+        return {name: mtype.decode(r, f"{path}.{name}") for name, mtype in layout_of(self.decl).fields}
+
+    def check(self, value: Any, path: str) -> dict[str, Any]:
+        return layout_of(self.decl).values(value if isinstance(value, dict) else value.__dict__, path, python_only=True)
+
+    def from_json(self, obj: Any, path: str) -> dict[str, Any]:
+        return layout_of(self.decl).values(obj, path)
+
+    parse = from_json
 
 
 __all__ = ["Layout", "Move", "RecordType", "declared", "layout_of", "move_of"]

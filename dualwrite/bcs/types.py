@@ -451,6 +451,105 @@ class OptionType(MoveType):
         return self.elem.check(obj, path)
 
 
+class Variant:
+    """One variant of an ``EnumType``: its name, its value's type (None: a unit variant) and whether this
+    codec takes it (a variant declared only to be refused by name, with its index, on decode)."""
+
+    __slots__ = ("name", "type", "supported")
+
+    def __init__(self, name: str, type: MoveType | None = None, *, supported: bool = True) -> None:
+        self.name = name
+        self.type = type
+        self.supported = supported
+
+
+class EnumType(MoveType):
+    """A Rust/Move enum in BCS: the variant's index as ULEB128, then its value (nothing for a unit variant).
+
+    The Python value and the JSON form are both ``{"Name": value}`` (serde's external tagging, the form the
+    node's JSON bodies use); a unit variant is ``{"Name": None}`` in Python and ``"Name"`` in JSON.
+    Variants declared ``supported=False`` are refused by name on decode and on encode."""
+
+    def __init__(self, name: str, variants: list[Variant]) -> None:
+        self.name = name
+        self.variants = variants
+        self.index = {v.name: i for i, v in enumerate(variants)}
+        self.min_size = 1
+
+    def _supported(self) -> str:
+        return ", ".join(f"{i} ({v.name})" for i, v in enumerate(self.variants) if v.supported)
+
+    def _variant(self, value: Any, path: str, error: type) -> tuple[int, Variant, Any]:
+        if isinstance(value, str):
+            name, inner = value, None
+        elif isinstance(value, dict) and len(value) == 1:
+            ((name, inner),) = value.items()
+        else:
+            raise error(f"expected {self.name} as {{\"Variant\": value}}, got {type(value).__name__}", path=path)
+        i = self.index.get(name)
+        if i is None:
+            raise error(f"unknown {self.name} variant {name!r} (known: {self._supported()})", path=path)
+        v = self.variants[i]
+        if not v.supported:
+            raise error(f"{self.name} variant {i} ({v.name}) is not supported; only {self._supported()}", path=path)
+        return i, v, inner
+
+    def encode(self, value: Any, out: bytearray, path: str) -> None:
+        i, v, inner = self._variant(value, path, EncodeError)
+        encode_uleb128(i, out)
+        if v.type is not None:
+            v.type.encode(inner, out, f"{path}.{v.name}")
+
+    def decode(self, r: Reader, path: str) -> dict:
+        start = r.pos
+        i = r.uleb128(path)
+        if i >= len(self.variants):
+            raise DecodeError(f"unknown {self.name} variant {i} (known: {self._supported()})", offset=start, path=path)
+        v = self.variants[i]
+        if not v.supported:
+            raise DecodeError(f"{self.name} variant {i} ({v.name}) is not supported; only {self._supported()}",
+                              offset=start, path=path)
+        return {v.name: None if v.type is None else v.type.decode(r, f"{path}.{v.name}")}
+
+    def to_json(self, value: dict) -> Any:
+        ((name, inner),) = value.items()
+        t = self.variants[self.index[name]].type
+        return name if t is None else {name: t.to_json(inner)}
+
+    def _convert(self, obj: Any, path: str, how: str) -> dict:
+        _, v, inner = self._variant(obj, path, FieldError)
+        if v.type is None:
+            return {v.name: None}
+        return {v.name: getattr(v.type, how)(inner, f"{path}.{v.name}")}
+
+    def from_json(self, obj: Any, path: str) -> dict:
+        return self._convert(obj, path, "from_json")
+
+    def parse(self, obj: Any, path: str) -> dict:
+        return self._convert(obj, path, "parse")
+
+    def check(self, value: Any, path: str) -> dict:
+        return self._convert(value, path, "check")
+
+
+def to_bcs(mtype: MoveType, value: Any, path: str) -> bytes:
+    """One value of ``mtype`` as BCS (through the type objects: every error names its field path)."""
+    out = bytearray()
+    mtype.encode(value, out, path)
+    return bytes(out)
+
+
+def from_bcs(mtype: MoveType, data: bytes, path: str) -> Any:
+    """Exactly one value of ``mtype``; a trailing byte is an error."""
+    r = Reader(bytes(data))
+    value = mtype.decode(r, path)
+    if r.pos != len(r.data):
+        from dualwrite.words import count
+
+        raise DecodeError(f"{count(len(r.data) - r.pos, 'trailing byte')} after the value", offset=r.pos, path=path)
+    return value
+
+
 BOOL = BoolType()
 U8 = UIntType(8)
 U16 = UIntType(16)

@@ -13,7 +13,7 @@ from dualwrite.audit.diff import diff as diff_one
 from dualwrite.audit.heal import DEFAULT_RESUME_WITHIN, repair_journal
 from dualwrite.audit.heal import heal as run_heal
 from dualwrite.audit.verify import Checked, IdSet, Policy, all_ids, empty_message, ids_from_file, parse_ids, verify
-from dualwrite.cli.options import backend_options, opened, say_backend
+from dualwrite.cli.options import backend_options, opened, say_backend, say_signer
 from dualwrite.cli.progress import progress
 from dualwrite.cli.render import emit_json, table
 from dualwrite.errors import InputError
@@ -167,9 +167,12 @@ def verify_cmd(ids, ids_file, all_, allow_pending, pending_grace, jobs, report, 
               help="First set the journal's damaged lines aside in JOURNAL.rejected, then go on.")
 @click.option("--resume-within", metavar="DURATION", default="12h", show_default=True,
               help="An interrupted run on this chain is continued only if its last record is this recent.")
+@click.option("--in-flight", type=click.IntRange(1, 256), metavar="N",
+              help="Over RPC: up to N transactions in flight, numbered consecutively, in order [default: 32]; "
+                   "the CLI path sends one at a time.")
 @backend_options
 @json_option
-def heal_cmd(ids, apply, enable_mirror, journal, journal_repair, resume_within, cfg, as_json):
+def heal_cmd(ids, apply, enable_mirror, journal, journal_repair, resume_within, in_flight, cfg, as_json):
     """Repair the given lotteries (ids or ranges), or every failing one, and prove each repair.
 
     Order on chain: set_expected_hash(archived hash), then mirror_summary_admin, then re-read
@@ -188,9 +191,10 @@ def heal_cmd(ids, apply, enable_mirror, journal, journal_repair, resume_within, 
         if apply and getattr(b, "read_only", False):
             raise InputError(b.refusal("heal --apply writes"))
         if apply:
+            say_signer(b)
             with progress("heal", None, _heal_bad) as tick:
                 rep = run_heal(b, lottery_ids, apply=True, enable_mirror=enable_mirror, journal=journal,
-                               resume_within=within, progress=tick,
+                               resume_within=within, progress=tick, in_flight=in_flight,
                                on_plan=lambda hp: setattr(tick, "total", len(hp.lotteries)))
         else:
             rep = run_heal(b, lottery_ids, apply=False, enable_mirror=enable_mirror, journal=journal,

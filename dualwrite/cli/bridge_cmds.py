@@ -7,7 +7,7 @@ import click
 
 from dualwrite import bridge
 from dualwrite.backends.base import TxnResult
-from dualwrite.cli.options import backend_options, opened, say_backend
+from dualwrite.cli.options import backend_options, opened, say_backend, signer_of
 from dualwrite.cli.render import emit_json, table
 from dualwrite.errors import InputError
 
@@ -32,7 +32,10 @@ BOOL = BoolArg()
 
 def _txn_out(backend, action: str, txn: TxnResult, as_json: bool, extra: dict | None = None) -> None:
     if as_json:
-        emit_json({"backend": backend.describe(), "action": action, "transaction_hash": txn.hash, "status": txn.status,
+        writer = signer_of(backend)
+        signer = {"signed_by": writer.sender} if writer is not None else {}
+        emit_json({"backend": backend.describe(), **signer, "action": action, "transaction_hash": txn.hash,
+                   "status": txn.status,
                    "vm_status": txn.vm_status, "gas_used": txn.gas_used, "version": txn.version,
                    "block_height": txn.block_height, "confirmed_by": txn.confirmed_by,
                    "events": txn.events, **(extra or {})})

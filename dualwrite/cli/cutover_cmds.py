@@ -7,25 +7,13 @@ from pathlib import Path
 
 import click
 
-from dualwrite.cli.options import backend_options, opened
+from dualwrite.cli.options import backend_options, opened, say_signer
 from dualwrite.cli.progress import progress
-from dualwrite.cli.render import emit_json
+from dualwrite.cli.render import emit_json, emit_json_text
 from dualwrite.errors import ExitCode, InputError
-from dualwrite.words import count
+from dualwrite.words import count, id_ranges
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
-
-
-def id_ranges(ids: list[int], limit: int = 40) -> str:
-    """``3-7, 12, 20-21`` (at most ``limit`` runs, then how many more)."""
-    runs: list[tuple[int, int]] = []
-    for i in sorted(ids):
-        if runs and i == runs[-1][1] + 1:
-            runs[-1] = (runs[-1][0], i)
-        else:
-            runs.append((i, i))
-    text = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs[:limit])
-    return text + (f", … ({count(len(runs) - limit, 'more run')})" if len(runs) > limit else "")
 
 
 def _duration(text: str, option: str) -> float:
@@ -91,7 +79,7 @@ def plan_cmd(summaries, out, replace, cfg, as_json):
     if out:
         p = p.write(out)
     if as_json:
-        sys.stdout.write(raw.decode("utf-8"))
+        emit_json_text(raw.decode("utf-8"))
         return
     click.echo(f"backend: {p.target.describe}")
     f = p.flags
@@ -124,9 +112,12 @@ def plan_cmd(summaries, out, replace, cfg, as_json):
 @click.option("--max-tps", type=click.FloatRange(min=0.01), help="At most this many transactions per second.")
 @click.option("--dry-run", is_flag=True, help="Read and re-check everything, send nothing, write nothing.")
 @click.option("--keep-going", is_flag=True, help="On a chain abort, go on with the next lottery (exit 4 at the end).")
+@click.option("--in-flight", type=click.IntRange(1, 256), metavar="N",
+              help="Over RPC: up to N transactions in flight, numbered consecutively, in order [default: 32]; "
+                   "the CLI path sends one at a time.")
 @backend_options
 @json_option
-def apply_cmd(plan_file, journal, max_tps, dry_run, keep_going, cfg, as_json):
+def apply_cmd(plan_file, journal, max_tps, dry_run, keep_going, in_flight, cfg, as_json):
     """Send the plan's set_expected_hash calls, once each, in plan order; resumable after any crash.
 
     Exit 0 when everything planned is registered (or was already); 1 on a new conflict (stops);
@@ -139,9 +130,11 @@ def apply_cmd(plan_file, journal, max_tps, dry_run, keep_going, cfg, as_json):
     total = len(plan.to_send)
     with opened(cfg) as b:
         here = target_of(b, cfg)
+        if not dry_run:
+            say_signer(b)
         with progress("cutover apply", total, _apply_bad) as tick:
             res = apply(b, plan, journal=journal, plan_path=plan_file, target=here, max_tps=max_tps,
-                        dry_run=dry_run, keep_going=keep_going, progress=tick)
+                        dry_run=dry_run, keep_going=keep_going, progress=tick, in_flight=in_flight)
     if as_json:
         emit_json(res.to_json())
         raise click.exceptions.Exit(int(res.exit_code))

@@ -132,25 +132,5 @@ def events_cmd(lotteries, kinds, from_height, to_height, cursor, limit, follow, 
         click.echo(where, err=True)
 
 
-def _quiet_broken_pipe(f):
-    """``dualwrite events --follow | head``: the reader went away; stop without a traceback or an error."""
-    import functools
-    import os
-
-    @functools.wraps(f)
-    def wrapper(*args, **kw):
-        try:
-            return f(*args, **kw)
-        except BrokenPipeError:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not fail again
-            raise click.exceptions.Exit(0) from None
-
-    return wrapper
-
-
-events_cmd.callback = _quiet_broken_pipe(events_cmd.callback)
-
-
 def register(cli: click.Group) -> None:
     cli.add_command(events_cmd)

@@ -13,6 +13,7 @@ import sys
 
 import click
 
+from dualwrite.cli.guard import check_values, worded
 from dualwrite.cli.options import group_options, remember_group_options
 from dualwrite.errors import DualwriteError
 
@@ -63,21 +64,88 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def load_command(name: str) -> click.Command:
-    """Import the module of one ``COMMANDS`` entry and return its click command."""
+    """Import the module of one ``COMMANDS`` entry and return its click command (its values worded as
+    every bad value is: ``guard.worded``)."""
     target, _ = COMMANDS[name]
     module_name, _, attr = target.partition(":")
     command = getattr(importlib.import_module(module_name), attr)
     if not isinstance(command, click.Command):
         raise TypeError(f"COMMANDS[{name!r}] = {target!r} is not a click command")
-    return command
+    return worded(command)
+
+
+#: the exit status of a command whose reader closed the pipe: what a shell reports for a Unix tool
+#: killed by SIGPIPE (128 + 13), so ``set -o pipefail`` sees that it did not finish
+SIGPIPE_EXIT = 141
+
+
+def _closed_by_reader() -> bool:
+    """Whether standard output (or error) is a pipe whose reader has closed it; if so, point it at
+    /dev/null, so that no later flush, ours or the interpreter's at exit, fails again (the Python
+    documentation's note on SIGPIPE). A BrokenPipeError from elsewhere (a socket, a child's stdin) is a
+    failure to report, not a reader that went away."""
+    import select
+
+    gone = False
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            fd = stream.fileno()
+            poller = select.poll()
+            poller.register(fd, select.POLLOUT)
+            if any(events & select.POLLERR for _, events in poller.poll(0)):
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, fd)
+                os.close(devnull)
+                gone = True
+        except (AttributeError, ValueError, OSError):  # not a real file (a test's buffer): cannot tell
+            continue
+    return gone
+
+
+def _wants_json(args: list[str]) -> bool:
+    """``--json`` among the options (before a ``--``): errors then also print a JSON object on stdout."""
+    words = list(args)
+    return "--json" in (words[:words.index("--")] if "--" in words else words)
+
+
+def _kind(e: BaseException) -> str:
+    """An error's ``kind`` in JSON: its class name in snake case (``InputError`` -> ``input_error``)."""
+    name = type(e).__name__
+    return "".join("_" + c.lower() if c.isupper() and i else c.lower() for i, c in enumerate(name))
+
+
+def _did_you_mean(e: click.UsageError) -> str:
+    """click's "No such command 'x'." with the nearest names of that group (top group and sub-groups alike)."""
+    name = getattr(e, "command_name", None)
+    if name is None:
+        import re
+
+        m = re.match(r"No such command '(.*)'\.", e.message)
+        name = m.group(1) if m else None
+    if name is None or e.ctx is None or not isinstance(e.ctx.command, click.Group):
+        return e.format_message()
+    import difflib
+
+    near = difflib.get_close_matches(name, e.ctx.command.list_commands(e.ctx), n=3, cutoff=0.6)
+    said = f"No such command {name!r}."
+    if near:
+        said += " Did you mean " + " or ".join(repr(n) for n in near) + "?"
+    return said
 
 
 class DualwriteGroup(click.Group):
     """A group whose invocation turns library errors into the documented exit codes.
 
     Subcommands are loaded on first use, as click's documentation describes for a lazy group:
-    ``list_commands`` and ``--help`` read ``COMMANDS``; ``get_command`` imports one module.
+    ``list_commands``, ``--help`` and shell completion of a command name read ``COMMANDS``;
+    ``get_command`` imports one module. Before click parses, ``guard.check_values`` refuses an
+    option value that is another option, for every command. Every failure is one line on stderr and
+    its exit code; under ``--json`` also one object ``{"error": {"kind", "message", "exit_code"}}``
+    on stdout (unless the command had already printed its JSON document). A reader that closes the
+    pipe ends the command quietly with exit 141.
     """
+
+    _json = False
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(COMMANDS))
@@ -86,6 +154,19 @@ class DualwriteGroup(click.Group):
         if cmd_name not in self.commands and cmd_name in COMMANDS:
             self.add_command(load_command(cmd_name), cmd_name)
         return super().get_command(ctx, cmd_name)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if ctx.parent is None and not ctx.resilient_parsing:
+            check_values(self, ctx, args)
+        return super().parse_args(ctx, args)
+
+    def shell_complete(self, ctx: click.Context, incomplete: str):
+        """Command names (with their short help) from the table, importing none; then the group's options."""
+        from click.shell_completion import CompletionItem
+
+        items = [CompletionItem(name, help=COMMANDS[name][1]) for name in self.list_commands(ctx)
+                 if name.startswith(incomplete) and name in COMMANDS]
+        return items + click.Command.shell_complete(self, ctx, incomplete)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """Every command with its short help, from the table: listing them imports none."""
@@ -102,51 +183,72 @@ class DualwriteGroup(click.Group):
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
 
+    def fail(self, kind: str, message: str, code: int, prefix: str = "dualwrite: error: ") -> None:
+        """The one line on stderr; under --json the error object on stdout too."""
+        from dualwrite.cli.render import emit_error_json
+
+        click.echo(f"{prefix}{message}", err=True)
+        if self._json:
+            emit_error_json(kind, message, code)
+
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         """Usage errors too get one line on stderr (click's own take three) and exit 2."""
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        self._json = _wants_json(sys.argv[1:] if args is None else args)
+        render = sys.modules.get("dualwrite.cli.render")
+        if render is not None:  # a new run (CliRunner runs many in one process) has printed nothing yet
+            render._written[0] = False
         try:
-            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-        except click.UsageError as e:
-            where = e.ctx.command_path if e.ctx else (prog_name or "dualwrite")
-            click.echo(f"{where}: usage error: {e.format_message()} (see --help)", err=True)
-            sys.exit(e.exit_code)
-        except click.ClickException as e:
-            click.echo(f"dualwrite: error: {e.format_message()}", err=True)
-            sys.exit(e.exit_code)
-        except click.Abort:
-            click.echo("dualwrite: aborted", err=True)
-            sys.exit(1)
-        except click.exceptions.Exit as e:
-            sys.exit(e.exit_code)
+            try:
+                rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            except click.UsageError as e:
+                where = e.ctx.command_path if e.ctx else (prog_name or "dualwrite")
+                self.fail("usage_error", f"{_did_you_mean(e)} (see --help)", e.exit_code, f"{where}: usage error: ")
+                sys.exit(e.exit_code)
+            except click.ClickException as e:
+                self.fail(_kind(e), e.format_message(), e.exit_code)
+                sys.exit(e.exit_code)
+            except click.Abort:
+                self.fail("aborted", "aborted", 1, "dualwrite: ")
+                sys.exit(1)
+            except click.exceptions.Exit as e:
+                sys.exit(e.exit_code)
+            finally:
+                sys.stdout.flush()  # here, where a closed pipe can still be handled, not at interpreter exit
+                if _closed_by_reader():  # gone before the end: a large write can be cut short without an error
+                    sys.exit(SIGPIPE_EXIT)
+        except BrokenPipeError:
+            if not _closed_by_reader():
+                raise
+            sys.exit(SIGPIPE_EXIT)
         sys.exit(rv if isinstance(rv, int) else 0)
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except DualwriteError as e:
-            click.echo(f"dualwrite: error: {e}", err=True)
+            self.fail(_kind(e), str(e), int(e.exit_code))
             raise click.exceptions.Exit(int(e.exit_code)) from None
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except KeyboardInterrupt:
-            click.echo("dualwrite: interrupted", err=True)
+            self.fail("interrupted", "interrupted", 130, "dualwrite: ")
             raise click.exceptions.Exit(130) from None
         except RecursionError:  # input nested past what any parser here walks: bad input, not a bug
-            click.echo("dualwrite: error: input nested too deeply to read", err=True)
+            self.fail("input_error", "input nested too deeply to read", 2)
             raise click.exceptions.Exit(2) from None
         except Exception as e:  # a bug: say so in one line; the traceback only on request
+            if isinstance(e, BrokenPipeError) and _closed_by_reader():
+                raise click.exceptions.Exit(SIGPIPE_EXIT) from None  # quietly, as a Unix tool killed by SIGPIPE
             sqlite3 = sys.modules.get("sqlite3")  # only the simulator's store uses it: never imported for nothing
             if sqlite3 is not None and isinstance(e, sqlite3.DatabaseError):  # a store error no layer typed
-                click.echo(f"dualwrite: error: simulator state: {e} (damaged, read-only or unreadable)", err=True)
+                self.fail("backend_error", f"simulator state: {e} (damaged, read-only or unreadable)", 3)
                 raise click.exceptions.Exit(3) from None
             if os.environ.get("DUALWRITE_DEBUG"):
                 raise
-            click.echo(
-                f"dualwrite: internal error: {type(e).__name__}: {e} (set DUALWRITE_DEBUG=1 for the traceback)",
-                err=True,
-            )
+            self.fail("internal_error", f"{type(e).__name__}: {e} (set DUALWRITE_DEBUG=1 for the traceback)",
+                      INTERNAL_ERROR, "dualwrite: internal error: ")
             raise click.exceptions.Exit(INTERNAL_ERROR) from None
 
 
@@ -163,7 +265,8 @@ def cli(ctx: click.Context, **given) -> None:
     3 a backend failed or could not be reached; 4 the chain aborted the transaction;
     5 a gate checked nothing (no lottery verified; --allow-empty accepts it);
     6 cutover status: not finished yet;
-    75 another heal holds the journal or chain (nothing done); 70 a bug.
+    75 another heal holds the journal or chain (nothing done); 70 a bug;
+    141 the reader of stdout went away (quietly, as SIGPIPE would).
     """
     remember_group_options(ctx, given)
 

@@ -45,8 +45,12 @@ def _logging() -> None:
 @grace_option
 @jobs_option
 @backend_options
-def metrics_cmd(textfile, pending_grace, jobs, cfg):
+@click.option("--json", "as_json", is_flag=True,
+              help="The samples as JSON on stdout (name, labels, value), instead of the text format.")
+def metrics_cmd(textfile, pending_grace, jobs, cfg, as_json):
     """One check of every lottery, in the Prometheus text exposition format.
+
+    --json prints the samples as JSON instead ({"backend", "samples": [{"name", "labels", "value"}]}).
 
     Exit 0 when the metrics were produced (whatever they say: alerts judge them); 3 when the
     backend failed or some lotteries could not be read — then nothing is written, so the
@@ -63,20 +67,25 @@ def metrics_cmd(textfile, pending_grace, jobs, cfg):
     for line in snap.log_lines():
         click.echo(f"dualwrite metrics: {line}", err=True)
     reg = one_shot_registry(snap)
-    if textfile is None:
+    if textfile is not None:
+        if not textfile.parent.is_dir():
+            raise InputError(f"--textfile {textfile}: directory {textfile.parent} does not exist")
+        try:
+            write_to_textfile(str(textfile), reg)  # temp file in the same directory, then rename
+        except OSError as e:
+            raise BackendError(f"--textfile {textfile}: {e.strerror or e}") from None
+    if as_json:
+        from dualwrite.cli.render import emit_json
+
+        emit_json({"backend": snap.backend, "samples": [
+            {"name": x.name, "labels": x.labels, "value": x.value} for m in reg.collect() for x in m.samples]})
+    elif textfile is None:
         click.echo(generate_latest(reg).decode(), nl=False)
-        return
-    if not textfile.parent.is_dir():
-        raise InputError(f"--textfile {textfile}: directory {textfile.parent} does not exist")
-    try:
-        write_to_textfile(str(textfile), reg)  # temp file in the same directory, then rename
-    except OSError as e:
-        raise BackendError(f"--textfile {textfile}: {e.strerror or e}") from None
 
 
 @click.command("monitor")
 @click.option("--listen", default="127.0.0.1:9464", show_default=True, metavar="HOST:PORT",
-              help="Where to serve /metrics and /healthz (port 0: any free port, logged).")
+              help="Where to serve /metrics, /status and /healthz (port 0: any free port, logged).")
 @click.option("--interval", default="60s", show_default=True, metavar="DURATION", help="Time between checks.")
 @click.option("--full-every", type=click.IntRange(1), default=60, show_default=True, metavar="N",
               help="Over RPC, every Nth cycle reads every lottery; the others read only those the new blocks' "
@@ -113,7 +122,7 @@ def monitor_cmd(listen, interval, full_every, pending_grace, jobs, cfg):
         h, p = mon.address
         shown = f"[{h}]" if ":" in h else h
         logging.getLogger("dualwrite.monitor").info(
-            "serving http://%s:%d/metrics and /healthz; checking %s every %gs, pending grace %gs",
+            "serving http://%s:%d/metrics, /status and /healthz; checking %s every %gs, pending grace %gs",
             shown, p, cfg.backend, every.total_seconds(), grace.total_seconds())
         while not stop.wait(3600):
             pass

@@ -36,9 +36,16 @@ def _option(k: Knob):
         return click.option(k.option, *k.aliases, k.name, is_flag=True, default=None, help=help_text)
     if k.kind == "lines":
         return click.option(k.option, *k.aliases, k.name, multiple=True, metavar="TEXT", help=help_text)
-    metavar = "|".join(k.choices) if k.kind == "choice" else _METAVAR[k.kind]
-    # plain text: the one schema converts and checks it, whatever the source
-    return click.option(k.option, *k.aliases, k.name, metavar=metavar, help=help_text)
+    if k.kind == "choice":  # plain text (the one schema checks it, whatever the source); <TAB> offers the choices
+        return click.option(k.option, *k.aliases, k.name, metavar="|".join(k.choices), help=help_text,
+                            shell_complete=_complete_choices(k.choices))
+    return click.option(k.option, *k.aliases, k.name, metavar=_METAVAR[k.kind], help=help_text)
+
+
+def _complete_choices(choices: tuple[str, ...]):
+    def complete(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+        return [c for c in choices if c.startswith(incomplete)]
+    return complete
 
 
 def _settings_option():
@@ -147,10 +154,25 @@ def opened(cfg: "BackendConfig") -> Iterator["Backend"]:
 
 
 def say_backend(backend: "Backend", as_json: bool) -> None:
-    """Human output always names the backend and target; JSON carries it as a field instead."""
+    """Human output always names the backend and target; JSON carries it as a field instead. With writes over
+    RPC, which account signs goes to stderr either way (and is in the backend's description)."""
     if not as_json:
         click.echo(f"backend: {backend.describe()}")
+    say_signer(backend)
 
 
-__all__ = ["backend_options", "group_options", "group_value", "opened", "remember_group_options", "resolve_config", "say_backend",
+def say_signer(backend: "Backend") -> None:
+    """With writes over RPC, one stderr line naming the account that signs (in JSON mode too)."""
+    writer = signer_of(backend)
+    if writer is not None:
+        click.echo(f"signing as {writer.sender} ({writer.key_source})", err=True)
+
+
+def signer_of(backend: "Backend"):
+    """The backend's RPC writer (``tx_writer()``), or None when the CLI (or the simulator) signs."""
+    fn = getattr(backend, "tx_writer", None)
+    return fn() if callable(fn) else None
+
+
+__all__ = ["backend_options", "group_options", "group_value", "opened", "remember_group_options", "resolve_config", "say_backend", "say_signer", "signer_of",
            "sim_state"]

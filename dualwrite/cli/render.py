@@ -9,8 +9,28 @@ from typing import Any, Iterable, Sequence
 import click
 
 
+#: whether this run has printed its JSON document: an error after it goes to stderr only (a second
+#: document on stdout would break a ``json.load`` of the first)
+_written = [False]
+
+
 def emit_json(obj: Any) -> None:
-    click.echo(json.dumps(obj, indent=2, ensure_ascii=False))
+    emit_json_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+
+
+def emit_json_text(text: str) -> None:
+    """A JSON document already rendered (``cutover plan --json`` prints the plan file's own bytes)."""
+    _written[0] = True
+    click.echo(text, nl=False)
+
+
+def emit_error_json(kind: str, message: str, exit_code: int) -> None:
+    """Under --json, a failure is also one object on stdout, on one line (also a JSON Lines record), so a
+    script reads ``{"error": {"kind", "message", "exit_code"}}`` instead of empty output."""
+    if not _written[0]:
+        _written[0] = True
+        click.echo(json.dumps({"error": {"kind": kind, "message": message, "exit_code": exit_code}},
+                              ensure_ascii=False))
 
 
 def shorten_hex(h: str, keep: int = 16) -> str:

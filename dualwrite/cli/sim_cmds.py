@@ -221,15 +221,25 @@ def _iso(us: int) -> str:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback unless you say so).")
 @click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True, help="0 picks a free port.")
 @click.option("--fault", "faults", multiple=True, metavar="KIND=VALUE",
-              help="Drills: 503=20%, 429=10% (with retry-after=SECONDS), latency=50ms, drop=5%. Repeatable.")
+              help="Drills: 503=20%, 429=10% (with retry-after=SECONDS), latency=50ms, drop=5% (requests); "
+                   "txn-drop=10% (accepted, never executed), mempool-full=20% (503 on submit), mempool-size=N, "
+                   "commit-delay=200ms, node-hash=smr (transactions). Repeatable.")
 @click.option("--fault-seed", type=int, help="Seed of the fault draws (reproducible drills).")
 @click.option("--log", is_flag=True, help="Log each request on stderr.")
 @click.option("--require-header", metavar="'NAME: VALUE'",
               help="Answer 401 to requests without this header (a provider's key, for --rpc-header drills).")
-def sim_serve(state, host, port, faults, fault_seed, log, require_header) -> None:
-    """Serve the simulator's state as a Supra RPC node does (views, events, blocks, transactions, accounts).
+@click.option("--env", "as_env", is_flag=True,
+              help="Once listening, print NAME=value lines (DUALWRITE_RPC_URL, the module addresses, DUALWRITE_STATE, "
+                   "DUALWRITE_SIM_SERVE_PID) instead of the URL, then close stdout and keep serving: "
+                   "set -a; eval \"$(dualwrite sim serve --env &)\"; set +a.")
+@click.option("--env-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Once listening, write those lines to FILE (atomically; removed again when it stops).")
+def sim_serve(state, host, port, faults, fault_seed, log, require_header, as_env, env_file) -> None:
+    """Serve the simulator's state as a Supra RPC node does (views, events, blocks, transactions, accounts, and
+    signed transactions submitted to it: `dualwrite sim key` writes a profile's key).
 
-    The first line on stdout is the base URL (http://127.0.0.1:PORT). Stops on SIGINT or SIGTERM.
+    The first line on stdout is the base URL (http://127.0.0.1:PORT); with --env, the NAME=value lines a
+    client needs. Stops on SIGINT or SIGTERM.
     """
     from dualwrite.sim.server import Faults, parse_fault, serve
     from dualwrite.sim.store import default_state_path
@@ -241,11 +251,30 @@ def sim_serve(state, host, port, faults, fault_seed, log, require_header) -> Non
     for text in faults:
         parse_fault(text, f)
 
-    def announce(url: str) -> None:
-        click.echo(url)
-        sys.stdout.flush()
-        click.echo(f"serving simulator state {path} (Ctrl-C or SIGTERM stops)"
-                   + (f"; faults: {', '.join(faults)}" if faults else ""), err=True)
+    if env_file is not None and not env_file.parent.is_dir():
+        raise InputError(f"--env-file {env_file}: folder {env_file.parent} does not exist")
+    written: list[Path] = []
+
+    def announce(server) -> None:
+        import shlex
+
+        lines = [f"{k}={shlex.quote(v)}" for k, v in server.env().items()]
+        if env_file is not None:
+            _write_atomically(env_file, "".join(ln + "\n" for ln in lines))
+            written.append(env_file)
+        if as_env:
+            click.echo("\n".join(lines))
+            sys.stdout.flush()
+            # nothing more goes to stdout: a reader of it ($(...)) sees its end now, the server keeps serving
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        else:
+            click.echo(server.base_url)
+            sys.stdout.flush()
+        click.echo(f"serving simulator state {path} at {server.base_url} (pid {os.getpid()}; Ctrl-C or SIGTERM "
+                   f"stops)" + (f"; faults: {', '.join(faults)}" if faults else "")
+                   + (f"; wrote {env_file}" if env_file is not None else ""), err=True)
 
     need = None
     if require_header:
@@ -253,7 +282,65 @@ def sim_serve(state, host, port, faults, fault_seed, log, require_header) -> Non
 
         ((name, value),) = parse_headers([require_header]).items()
         need = (name, value)
-    serve(path, host, port, f, log=log, announce=announce, require_header=need)
+    try:
+        serve(path, host, port, f, log=log, announce=announce, require_header=need)
+    finally:
+        for w in written:
+            w.unlink(missing_ok=True)  # a stale file would name a node that is gone
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Whole or not at all: a reader polling for the file never sees half of it."""
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@sim_group.command("key")
+@state_option
+@click.argument("profile")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the private key file here (mode 0600).")
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+@click.option("--json", "as_json", is_flag=True)
+def sim_key(state, profile, out, force, as_json) -> None:
+    """Write PROFILE's Ed25519 private key file (the key the emulated node knows for its account).
+
+    Every simulator account is rotated (a fixed address, its key's authentication key), so sign as it with
+    --sender ACCOUNT, e.g. `dualwrite set 5 HASH --rpc-url URL --private-key-file FILE --sender ACCOUNT`.
+    """
+    from dualwrite.sim.accounts import PROFILE_NAME
+    from dualwrite.sim.keys import issue
+    from dualwrite.txn import Signer, write_key_file
+
+    if not PROFILE_NAME.match(profile):
+        raise InputError(f"PROFILE {profile!r}: not a profile name (letters, digits, '_' and '-')")
+    chain = open_chain(state)
+    account = chain.addresses.account(profile)
+    seed = issue(chain.store, profile, account)
+    write_key_file(out, seed, force=force)
+    auth = "0x" + Signer(seed, source="simulator").auth_key.hex()
+    doc = {"state": str(chain.path), "profile": profile, "account": account, "authentication_key": auth,
+           "key_file": str(out)}
+    if as_json:
+        emit_json(doc)
+        return
+    click.echo(f"wrote {out} (mode 0600): the key of profile {profile}, account {account}")
+    click.echo(f"  sign as it: --private-key-file {out} --sender {account}")
 
 
 @sim_group.command("reset")

@@ -10,9 +10,6 @@ is looked up on chain — pending with the planned hash, or already archived, me
 
 from __future__ import annotations
 
-import os
-import signal
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -24,12 +21,11 @@ from dualwrite import bridge
 from dualwrite.backends.base import Backend
 from dualwrite.cutover.journal import CutoverJournal, default_journal
 from dualwrite.cutover.plan import Plan, PlanRow, Target, check_target, target_of
-from dualwrite.errors import BackendError, DualwriteError, ExitCode, MoveAbort, TransactionFailed
+from dualwrite.errors import BackendError, ExitCode, MoveAbort, TransactionFailed
+from dualwrite.sender import Call, Outcome as SendOutcome, Sender
 
-#: drills only: ``PHASE:N`` makes the process kill itself (SIGKILL) at the N-th send of a run, where
-#: PHASE is ``started`` (journalled, not sent), ``submitted`` (sent, not journalled) or ``done``
+#: drills only: ``PHASE:N`` makes the process kill itself (SIGKILL) at the N-th send of a run (``dualwrite.sender``)
 KILL_AT_ENV = "DUALWRITE_CUTOVER_KILL_AT"
-_pace = threading.Event()  # never set: wait(t) paces --max-tps without sleeping blind
 
 
 class Outcome(str, Enum):
@@ -73,6 +69,8 @@ class ApplyResult:
     rows: list[RowResult] = field(default_factory=list)
     stopped: str | None = None  # why the run stopped early
     duration_s: float = 0.0
+    in_flight: int = 1  # transactions in flight at most (over RPC; 1 on the CLI path)
+    gap_repairs: int = 0  # lost transactions signed again with their sequence number (over RPC)
 
     def count(self) -> dict[str, int]:
         out = {o.value: 0 for o in Outcome}
@@ -93,19 +91,13 @@ class ApplyResult:
 
     def to_json(self) -> dict[str, Any]:
         counts = self.count()
-        return {"plan": self.plan_digest, "target": self.target, "journal": self.journal, "dry_run": self.dry_run,
+        # "backend", as in every command's JSON (cutover status, verify, heal, diff); every outcome counted, zeros too
+        return {"plan": self.plan_digest, "backend": self.target, "journal": self.journal, "dry_run": self.dry_run,
                 "run": self.run_id, "resumed": self.resumed, "stopped": self.stopped,
-                "duration_s": round(self.duration_s, 3), "counts": {k: v for k, v in counts.items() if v},
+                "duration_s": round(self.duration_s, 3), "in_flight": self.in_flight, "gap_repairs": self.gap_repairs,
+                "counts": counts,
                 "exit_code": int(self.exit_code),
                 "lotteries": [r.to_json() for r in self.rows if r.outcome is not Outcome.NO_ACTION]}
-
-
-def _kill_point() -> tuple[str, int] | None:
-    spec = os.environ.get(KILL_AT_ENV, "").strip()
-    if not spec:
-        return None
-    phase, _, n = spec.partition(":")
-    return (phase, int(n)) if n.isdigit() and phase in ("started", "submitted", "done") else None
 
 
 def _hex(b: bytes | None) -> str | None:
@@ -114,8 +106,12 @@ def _hex(b: bytes | None) -> str | None:
 
 def apply(backend: Backend, plan: Plan, *, journal: Path | str | None = None, plan_path: Path | str | None = None,
           target: Target | None = None, max_tps: float | None = None, dry_run: bool = False,
-          keep_going: bool = False, progress: Callable[[RowResult], None] | None = None) -> ApplyResult:
-    """Send what ``plan`` says on ``backend``; resumable: call it again with the same plan and journal."""
+          keep_going: bool = False, progress: Callable[[RowResult], None] | None = None,
+          in_flight: int | None = None) -> ApplyResult:
+    """Send what ``plan`` says on ``backend``; resumable: call it again with the same plan and journal.
+
+    Over RPC up to ``in_flight`` transactions are in flight (``dualwrite.sender``); ``progress`` is called
+    once per row outcome, in the order outcomes are known."""
     here = target or target_of(backend)
     check_target(plan, here, f"plan {plan_path}" if plan_path else "plan")
     if journal is None:
@@ -133,7 +129,7 @@ def apply(backend: Backend, plan: Plan, *, journal: Path | str | None = None, pl
             j.append({"plan": plan.digest, "run": result.run_id,
                       "event": "run_resume" if result.resumed else "run_start", "target": here.describe,
                       "to_send": len(plan.to_send)})
-        _run(backend, plan, j, prior, result, max_tps, dry_run, keep_going, progress)
+        _run(backend, plan, j, prior, result, max_tps, dry_run, keep_going, progress, in_flight)
         if j:
             j.append({"plan": plan.digest, "run": result.run_id, "event": "run_end", "stopped": result.stopped,
                       "counts": {k: v for k, v in result.count().items() if v}})
@@ -144,25 +140,25 @@ def apply(backend: Backend, plan: Plan, *, journal: Path | str | None = None, pl
     return result
 
 
-#: ``started`` records written ahead with one fsync: in-process backends commit in microseconds, so an
-#: fsync per send would be most of the run; a subprocess or network call costs far more than an fsync
+#: ``started`` records written ahead with one fsync on the CLI path: in-process backends commit in microseconds,
+#: so an fsync per send would be most of the run; a subprocess or network call costs far more than an fsync
 INTENT_BATCH_IN_PROCESS = 64
 
 
 def _run(backend: Backend, plan: Plan, j: CutoverJournal | None, prior, result: ApplyResult,
-         max_tps: float | None, dry_run: bool, keep_going: bool, progress) -> None:
+         max_tps: float | None, dry_run: bool, keep_going: bool, progress, in_flight: int | None = None) -> None:
     settled = prior.settled if prior else {}
-    started_before = prior.started if prior else set()
-    kill = _kill_point()
-    sends = 0
+    started_before = set(prior.started) if prior else set()
+    sender = Sender(backend, lambda call, status, fields, sync: record(call.ref, status, sync, **fields),
+                    j.sync if j else (lambda: None), in_flight=in_flight, max_tps=max_tps)
+    result.in_flight = sender.in_flight
     batch = INTENT_BATCH_IN_PROCESS if getattr(backend, "in_process", False) else 1
     candidates = [r for r in plan.rows if r.action != "none" and r.lottery_id not in settled]
     position = {r.lottery_id: k for k, r in enumerate(candidates)}
-    intent_until = 0  # candidates[:intent_until] have a durable "started" record
+    order = {r.lottery_id: k for k, r in enumerate(plan.rows)}
+    intent_until = 0  # candidates[:intent_until] have a durable "started" record (the CLI path)
     # one read of every finalised id: a planned lottery archived since the plan is never sent
     archived = set(bridge.all_finalized(backend))
-    interval = 1.0 / max_tps if max_tps else 0.0
-    next_send = time.monotonic()
 
     def record(row: PlanRow, status: str, sync: bool = False, **extra: Any) -> None:
         if j:
@@ -170,7 +166,7 @@ def _run(backend: Backend, plan: Plan, j: CutoverJournal | None, prior, result: 
                       "status": status, "expected_hash": row.expected_hash, **extra}, sync=sync)
 
     def intend(k: int) -> None:
-        """Make the "started" record of candidates[k] durable (with the next few, one fsync)."""
+        """Make the "started" record of candidates[k] durable (with the next few, one fsync): the CLI path."""
         nonlocal intent_until
         if j is None or k < intent_until:
             return
@@ -186,8 +182,78 @@ def _run(backend: Backend, plan: Plan, j: CutoverJournal | None, prior, result: 
         if progress:
             progress(rr)
 
-    rows = plan.rows
-    for index, row in enumerate(rows):
+    def call_of(row: PlanRow) -> Call:
+        lid, h = row.lottery_id, bytes.fromhex(row.expected_hash[2:])
+        return Call(*bridge.set_expected_call(lid, h), row, run=lambda: bridge.set_expected(backend, lid, h))
+
+    def sent(o: SendOutcome, replaced: str | None) -> None:
+        row: PlanRow = o.call.ref
+        lid = row.lottery_id
+        e = o.error
+        if e is None:
+            record(row, "done", transaction_hash=o.txn_hash, replaced=replaced)
+            finish(row, Outcome.REPLACED if replaced else Outcome.SENT, "", o.txn_hash)
+        elif isinstance(e, (MoveAbort, TransactionFailed)):
+            record(row, "failed", error=str(e), transaction_hash=o.txn_hash)
+            finish(row, Outcome.ABORTED, str(e), o.txn_hash)
+            if not keep_going and not result.stopped:
+                result.stopped = f"lottery {lid}: the chain aborted: {e}"
+        elif o.never_executed:
+            # certainly not on chain: the next run re-checks it and sends it again
+            record(row, "failed", error=str(e), transaction_hash=o.txn_hash, never_executed=True)
+            finish(row, Outcome.FAILED, str(e), o.txn_hash)
+            result.stopped = result.stopped or f"lottery {lid}: {e} (run apply again to send it)"
+        elif isinstance(e, BackendError):
+            record(row, "failed", error=str(e), unknown=True, transaction_hash=o.txn_hash)
+            # it may have been submitted: the next run reads the chain before sending anything
+            result.stopped = result.stopped or f"lottery {lid}: the backend failed: {e}"
+            finish(row, Outcome.FAILED, str(e), o.txn_hash)
+        else:
+            record(row, "failed", error=str(e))
+            result.stopped = result.stopped or f"lottery {lid}: {e}"
+            finish(row, Outcome.FAILED, str(e))
+
+    # over RPC: what an earlier run began is looked up by hash first (waited for while it may still commit)
+    begun = [(row, prior.txns[row.lottery_id]) for row in candidates
+             if prior and row.lottery_id in started_before and prior.txns.get(row.lottery_id)]
+    landed: dict[int, str] = {}
+    if begun and sender.over_rpc and j is not None:
+        for o in sender.settle_begun([(call_of(row), txns) for row, txns in begun]):
+            row = o.call.ref
+            if o.error is None:
+                record(row, "done", transaction_hash=o.txn_hash, landed_earlier=True)
+                landed[row.lottery_id] = o.txn_hash or ""
+            else:  # aborted, or certainly never executed: nothing of it is on chain; re-checked and sent below
+                record(row, "failed", error=str(o.error), transaction_hash=o.txn_hash, never_executed=o.never_executed)
+                started_before.discard(row.lottery_id)
+        j.sync()
+
+    ahead: dict[int, Any] = {}  # over RPC: re-check reads made together, a window ahead of the sends
+    todo = [r.lottery_id for r in candidates if r.lottery_id not in landed]
+    at = {lid: k for k, lid in enumerate(todo)}
+
+    def status_of(lid: int):
+        if not sender.over_rpc or lid not in at:
+            return bridge.status(backend, lid)
+        if lid not in ahead:
+            k = at[lid]
+            chunk = todo[k:k + max(8, sender.in_flight)]
+
+            def read(i: int):
+                try:
+                    return bridge.status(backend, i)
+                except BackendError as e:
+                    return e
+
+            ahead.update(zip(chunk, sender.map(read, chunk)))
+        got = ahead.pop(lid)
+        if isinstance(got, BackendError):
+            raise got
+        return got
+
+    for row in plan.rows:
+        if row.action != "none" and row.lottery_id not in settled:
+            sender.room()  # earlier outcomes first: an abort among them stops the run before this row
         if result.stopped:
             if row.action != "none":
                 finish(row, Outcome.NOT_REACHED)
@@ -199,8 +265,11 @@ def _run(backend: Backend, plan: Plan, j: CutoverJournal | None, prior, result: 
         if lid in settled:
             finish(row, Outcome.SETTLED_EARLIER, f"journal: {settled[lid]}")
             continue
+        if lid in landed:
+            finish(row, Outcome.LANDED_EARLIER, "an earlier run's transaction committed", landed[lid] or None)
+            continue
         try:
-            pending = _hex(bridge.status(backend, lid).expected_hash)
+            pending = _hex(status_of(lid).expected_hash)
             if pending is None and (lid in archived or lid in started_before):
                 # archived since the plan, or an earlier run's send landed and was consumed since
                 if lid in archived or bridge.get_summary(backend, lid) is not None:
@@ -213,9 +282,9 @@ def _run(backend: Backend, plan: Plan, j: CutoverJournal | None, prior, result: 
             finish(row, Outcome.FAILED, str(e))
             continue
         if pending == row.expected_hash:
-            landed = lid in started_before
-            record(row, "present", landed_earlier=landed)
-            finish(row, Outcome.LANDED_EARLIER if landed else Outcome.ALREADY_SET)
+            was = lid in started_before
+            record(row, "present", landed_earlier=was)
+            finish(row, Outcome.LANDED_EARLIER if was else Outcome.ALREADY_SET)
             continue
         if pending is not None and not (row.action == "replace" and pending == row.chain_expected_hash):
             record(row, "conflict", chain_expected_hash=pending)
@@ -226,42 +295,15 @@ def _run(backend: Backend, plan: Plan, j: CutoverJournal | None, prior, result: 
         if dry_run:
             finish(row, Outcome.WOULD_SEND, "replace" if pending else "set")
             continue
-        if interval:
-            if j:
-                j.sync()  # nothing waits unsynced while we pace
-            wait = next_send - time.monotonic()
-            if wait > 0:
-                _pace.wait(wait)
-            next_send = max(next_send + interval, time.monotonic())
-        sends += 1
-        intend(position[lid])
-        if kill == ("started", sends):
-            os.kill(os.getpid(), signal.SIGKILL)
-        try:
-            txn = bridge.set_expected(backend, lid, bytes.fromhex(row.expected_hash[2:]))
-        except (MoveAbort, TransactionFailed) as e:
-            record(row, "failed", error=str(e))
-            finish(row, Outcome.ABORTED, str(e))
-            if not keep_going:
-                result.stopped = f"lottery {lid}: the chain aborted: {e}"
-            continue
-        except BackendError as e:
-            record(row, "failed", error=str(e), unknown=True)
-            # it may have been submitted: the next run reads the chain before sending anything
-            result.stopped = f"lottery {lid}: the backend failed: {e}"
-            finish(row, Outcome.FAILED, str(e))
-            continue
-        except DualwriteError as e:
-            record(row, "failed", error=str(e))
-            result.stopped = f"lottery {lid}: {e}"
-            finish(row, Outcome.FAILED, str(e))
-            continue
-        if kill == ("submitted", sends):
-            os.kill(os.getpid(), signal.SIGKILL)
-        record(row, "done", transaction_hash=txn.hash, replaced=pending)
-        if kill == ("done", sends):
-            os.kill(os.getpid(), signal.SIGKILL)
-        finish(row, Outcome.REPLACED if pending else Outcome.SENT, "", txn.hash)
+        if not sender.over_rpc:
+            intend(position[lid])
+        sender.send(call_of(row), lambda o, replaced=pending: sent(o, replaced), write_ahead=False)
+    try:
+        sender.drain()
+    finally:
+        sender.close()
+    result.rows.sort(key=lambda rr: order.get(rr.lottery_id, 0))
+    result.gap_repairs = sender.gap_repairs
 
 
 __all__ = ["ApplyResult", "KILL_AT_ENV", "Outcome", "RowResult", "apply"]

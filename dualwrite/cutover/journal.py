@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dualwrite.journal import JsonlJournal
+from dualwrite.sender import journalled_txn
 from dualwrite.errors import InputError
 
 #: step statuses that settle a lottery for this plan: never touched again by a later run
@@ -34,6 +35,8 @@ class PriorRuns:
     settled: dict[int, str] = field(default_factory=dict)  # lottery -> settling status
     started: set[int] = field(default_factory=set)  # a send began and no outcome was recorded
     finished: bool = False  # the last run reached its end
+    #: over RPC: the transactions (hash, sequence number, expiry, chain id) journalled for each begun lottery
+    txns: dict[int, list[dict]] = field(default_factory=dict)
 
 
 def default_journal(plan_path: Path | str) -> Path:
@@ -75,13 +78,18 @@ class CutoverJournal(JsonlJournal):
                     continue
                 if st == "started":
                     p.started.add(lid)
+                    t = journalled_txn(r)
+                    if t is not None:
+                        p.txns.setdefault(lid, []).append(t)
                 elif st in SETTLED:
                     p.settled[lid] = st
                     p.started.discard(lid)
+                    p.txns.pop(lid, None)
                 elif st in ("failed", "conflict") and not r.get("unknown"):
-                    # the call ran to an answer (an abort, a refusal): nothing of it is on chain
-                    # (a backend failure mid-send is "unknown": it may have landed)
+                    # the call ran to an answer (an abort, a refusal, an expiry unknown to the node): nothing of it
+                    # is on chain (a backend failure mid-send is "unknown": it may have landed)
                     p.started.discard(lid)
+                    p.txns.pop(lid, None)
         return p
 
 

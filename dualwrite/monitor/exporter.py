@@ -12,7 +12,7 @@ import logging
 import socket
 import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from socketserver import ThreadingMixIn
 from typing import Callable
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -23,7 +23,7 @@ from dualwrite.backends.base import Backend
 from dualwrite.errors import ChainChanged, DualwriteError, InputError
 from dualwrite.monitor.check import DEFAULT_PENDING_GRACE, Snapshot, run_check
 from dualwrite.monitor.metrics import MetricsCollector, Status
-from dualwrite.words import count
+from dualwrite.words import count, id_ranges
 
 log = logging.getLogger("dualwrite.monitor")
 
@@ -34,6 +34,38 @@ def parse_listen(text: str) -> tuple[str, int]:
     if not sep or not host or not port.isdigit() or int(port) > 65535:
         raise InputError(f"--listen {text!r}: expected HOST:PORT, e.g. 127.0.0.1:9464")
     return host.strip("[]"), int(port)
+
+
+def _iso(t: float | None) -> str | None:
+    if t is None:
+        return None
+    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def snapshot_json(snap: Snapshot) -> dict:
+    """A good check's result: every state's count, the ids of every state but ``ok`` as ranges
+    (``3-7, 12``, as the commands print and take them), the alert metrics' ids, the switches."""
+    by_state: dict[str, list[int]] = {}
+    for lottery_id, state in snap.failing_states.items():
+        by_state.setdefault(state, []).append(lottery_id)
+    return {
+        "backend": snap.backend,
+        "checked_at": _iso(snap.finished_at),
+        "duration_s": round(snap.duration_s, 3),
+        "full": snap.full,
+        "checked": snap.checked,
+        "counts": dict(snap.counts),
+        "ids": {state: id_ranges(by_state[state], limit=None) for state in snap.counts if state in by_state},
+        "dual_write_mismatch": {"count": snap.mismatch, "ids": id_ranges(snap.mismatch_ids, limit=None)},
+        "dual_write_pending": {"count": snap.pending_over_grace, "ids": id_ranges(snap.pending_over_grace_ids, limit=None),
+                               "grace_s": snap.pending_grace_s},
+        "pending_expectations": {"count": len(snap.pending_ids), "ids": id_ranges(snap.pending_ids, limit=None),
+                                 "age_unknown": snap.pending_age_unknown,
+                                 "oldest_age_s": round(snap.pending_oldest_age_s, 3)},
+        "flags": {"dual_write_enabled": snap.enabled, "abort_on_mismatch": snap.abort_on_mismatch,
+                  "abort_on_missing": snap.abort_on_missing, "mirror_enabled": snap.mirror_enabled,
+                  "bridge_initialized": snap.bridge_initialized},
+    }
 
 
 class _Server(ThreadingMixIn, WSGIServer):
@@ -74,6 +106,8 @@ class Monitor:
         self._backend: Backend | None = None  # kept between cycles when it reads events incrementally
         self.chain_id: str | None = None  # the chain id the first good cycle's answers named (RPC): held to it
         self.last_rechecked: int | None = None  # lotteries the last good cycle read (all, in a full one)
+        self.last_error: str | None = None  # why the latest check failed (None when it succeeded)
+        self.last_attempt_at: float | None = None  # unix time the latest check ended, good or not
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(MetricsCollector(self._source))
 
@@ -122,6 +156,8 @@ class Monitor:
         with self._lock:
             self.status.checks += 1
             self.status.last_duration_s = time.perf_counter() - t0
+            self.last_attempt_at = time.time()
+            self.last_error = None if snap is not None else error
             if snap is not None:
                 self.snapshot = snap
                 self.status.last_success = True
@@ -171,10 +207,12 @@ class Monitor:
             path = environ.get("PATH_INFO", "/")
             if path == "/healthz":
                 return self._healthz(start_response)
+            if path == "/status":
+                return self._status(start_response)
             if path in ("/metrics", "/"):
                 return metrics(environ, start_response)
             start_response("404 Not Found", [("Content-Type", "text/plain")])
-            return [b"not found: try /metrics or /healthz\n"]
+            return [b"not found: try /metrics, /status or /healthz\n"]
 
         return app
 
@@ -187,6 +225,23 @@ class Monitor:
                 "last_success_age_s": round(time.time() - snap.finished_at, 3) if snap else None}
         start_response("200 OK" if alive else "503 Service Unavailable", [("Content-Type", "application/json")])
         return [json.dumps(body).encode() + b"\n"]
+
+    def status_json(self) -> dict:
+        """The last check as on-call reads it: counts and ids per state, when, and what failed since."""
+        with self._lock:
+            snap, st = self.snapshot, self.status
+            last = {"at": _iso(self.last_attempt_at), "success": st.last_success if st.checks else None,
+                    "duration_s": None if st.last_duration_s is None else round(st.last_duration_s, 3),
+                    "error": self.last_error}
+            checks, errors = st.checks, st.errors
+        return {"backend_name": self.backend_name, "checks": checks, "check_errors": errors, "last_check": last,
+                "result": None if snap is None else snapshot_json(snap)}
+
+    def _status(self, start_response):
+        """``/status``: the last check as JSON (the ids behind the metrics, which the metrics never label)."""
+        body = json.dumps(self.status_json(), indent=2).encode() + b"\n"
+        start_response("200 OK", [("Content-Type", "application/json"), ("Cache-Control", "no-store")])
+        return [body]
 
     @property
     def address(self) -> tuple[str, int]:

@@ -242,7 +242,7 @@ class Chain:
             type_args: list[str] = (), max_gas: int | None = None, gas_unit_price: int | None = None) -> dict[str, Any]:
         """Execute an entry function as ``profile``; the Supra CLI's transaction JSON, or MoveAbort."""
         sender, payload, body = self._entry_call(function_id, args, profile, type_args)
-        return self._execute(sender, payload, body, max_gas, gas_unit_price)
+        return self._execute(sender, payload, body, max_gas, gas_unit_price, user=True)
 
     def simulate(self, function_id: str, args: list[str] = (), *, profile: str = "default",
                  type_args: list[str] = ()) -> dict[str, Any]:
@@ -270,40 +270,113 @@ class Chain:
 
     def _execute(self, sender: str, payload: dict[str, Any], body: Callable[[M.Txn], None],
                  max_gas: int | None = None, gas_unit_price: int | None = None,
-                 dry_run: bool = False) -> dict[str, Any]:
+                 dry_run: bool = False, *, user: bool = False) -> dict[str, Any]:
+        """One transaction in its own write transaction; ``user``: a user transaction (it moves the sender's
+        sequence number; what the chain does on its own, finalisation, does not)."""
         with self.store.write():
-            t = self._txn(sender)
-            body(t)
-            gas_used = 5 + 3 * len(t.events)
-            if max_gas is not None and gas_used > max_gas:
-                # out of gas: the chain keeps the transaction as failed; nothing it wrote stays
-                raise OutOfGas(self._txn_json(sender, payload, [], gas_used, None, "OUT_OF_GAS", "Fail",
-                                               max_gas, gas_unit_price))
-            version = int(self.store.meta_get("version") or 0) + 1
-            self.store.meta_set("version", str(version))
-            h = txn_hash(version, sender, payload)
-            block = self._new_block(version, h)
-            events = []
-            for account, module, event, fields in t.events:
-                etype, data = M.event_json(account, module, event, fields)
-                # the fully qualified type is the event handle: one stream per account, module and type
-                (seq,) = self.store.conn.execute(
-                    "SELECT COALESCE(MAX(seq), -1) + 1 FROM events WHERE handle=?", (etype,)).fetchone()
-                lottery = data.get("lottery_id", data.get("id"))
-                self.store.conn.execute(
-                    "INSERT INTO events (version, txn_hash, handle, seq, type, data, lottery_id) VALUES (?,?,?,?,?,?,?)",
-                    (version, h, etype, seq, etype, json.dumps(data), None if lottery is None else u64_to_sql(int(lottery))))
-                events.append({"guid": {"creation_number": "0", "account_address": account},
-                               "sequence_number": str(seq), "type": etype, "data": data})
-            self.store.conn.execute(
-                "INSERT INTO transactions VALUES (?,?,?,?,?,?,?)",
-                (version, h, sender, payload["function"], json.dumps(payload["arguments"]), gas_used,
-                 block["timestamp_us"]))
-            txn = self._txn_json(sender, payload, events, gas_used, h, "Executed successfully", "Success",
-                                 max_gas, gas_unit_price, version, block)
+            txn = self._apply(sender, payload, body, max_gas, gas_unit_price)
+            if user:
+                self._bump_sequence(sender)
             if dry_run:
                 raise _DryRun(txn)  # rolls the write transaction back
         return txn
+
+    def _bump_sequence(self, sender: str) -> None:
+        self.store.conn.execute("INSERT INTO accounts VALUES (?, 1) ON CONFLICT(addr) DO UPDATE SET "
+                                "sequence_number = sequence_number + 1", (sender,))
+
+    def _apply(self, sender: str, payload: dict[str, Any], body: Callable[[M.Txn], None], max_gas: int | None,
+               gas_unit_price: int | None, h: str | None = None) -> dict[str, Any]:
+        """Run ``body`` as ``sender`` inside the caller's write transaction; commit its events, its block and its
+        row (``h``: the hash it is known by, else one derived from its content)."""
+        t = self._txn(sender)
+        body(t)
+        gas_used = 5 + 3 * len(t.events)
+        if max_gas is not None and gas_used > max_gas:
+            # out of gas: the chain keeps the transaction as failed; nothing it wrote stays
+            raise OutOfGas(self._txn_json(sender, payload, [], gas_used, None, "OUT_OF_GAS", "Fail",
+                                           max_gas, gas_unit_price))
+        version = int(self.store.meta_get("version") or 0) + 1
+        self.store.meta_set("version", str(version))
+        h = h or txn_hash(version, sender, payload)
+        block = self._new_block(version, h)
+        events = []
+        for account, module, event, fields in t.events:
+            etype, data = M.event_json(account, module, event, fields)
+            # the fully qualified type is the event handle: one stream per account, module and type
+            (seq,) = self.store.conn.execute(
+                "SELECT COALESCE(MAX(seq), -1) + 1 FROM events WHERE handle=?", (etype,)).fetchone()
+            lottery = data.get("lottery_id", data.get("id"))
+            self.store.conn.execute(
+                "INSERT INTO events (version, txn_hash, handle, seq, type, data, lottery_id) VALUES (?,?,?,?,?,?,?)",
+                (version, h, etype, seq, etype, json.dumps(data), None if lottery is None else u64_to_sql(int(lottery))))
+            events.append({"guid": {"creation_number": "0", "account_address": account},
+                           "sequence_number": str(seq), "type": etype, "data": data})
+        self.store.conn.execute(
+            "INSERT INTO transactions VALUES (?,?,?,?,?,?,?)",
+            (version, h, sender, payload["function"], json.dumps(payload["arguments"]), gas_used,
+             block["timestamp_us"]))
+        return self._txn_json(sender, payload, events, gas_used, h, "Executed successfully", "Success",
+                              max_gas, gas_unit_price, version, block)
+
+    def execute_signed(self, batch: list[dict[str, Any]], *, abort_style: str = "node",
+                       dry_run: bool = False) -> list[tuple[str, Any]]:
+        """Transactions the emulated node accepted (signature and key checked there), run in order as their
+        senders, all in one SQLite transaction (one commit for the batch), each its own savepoint. Each item
+        has ``sender, function_id, values, txn_hash, sequence_number, expiration_secs, max_gas,
+        gas_unit_price``; each outcome is ``("committed", status)`` — Success, or Fail (a Move abort, out of
+        gas: nothing it wrote stays, but it is kept with its vm_status and its sequence number is used) —,
+        ``("expired", None)`` (the clock is past its expiry: dropped, never commits), or ``("sequence", n)`` (the
+        account's sequence number is n, not this one's). ``dry_run``: the simulation of one, rolled back, its
+        transaction JSON as the outcome."""
+        out: list[tuple[str, Any]] = []
+        try:
+            with self.store.write():
+                for item in batch:
+                    out.append(self._signed(**item, abort_style=abort_style, dry_run=dry_run))
+                if dry_run:
+                    raise _DryRun(self.transaction(batch[0]["txn_hash"]))
+        except _DryRun as done:
+            return [("committed", done.txn)]
+        return out
+
+    def _signed(self, *, sender: str, function_id: str, values: list[Any], txn_hash: str, sequence_number: int,
+                expiration_secs: int, max_gas: int, gas_unit_price: int, abort_style: str,
+                dry_run: bool) -> tuple[str, Any]:
+        from dualwrite.sim.abort_styles import move_abort_text
+
+        if not dry_run:
+            if self.clock_us() >= expiration_secs * 1_000_000:
+                return "expired", None
+            n = self.sequence_number(sender)
+            if n != sequence_number:
+                return "sequence", n
+        fn = self.resolve(function_id)
+        payload = {"function": f"{getattr(self.addresses, MODULE_HOME[fn.module])}::{fn.module}::{fn.name}",
+                   "type_arguments": [], "arguments": [p.to_json(v) for p, v in zip(fn.params, values)]}
+        self.store.conn.execute("SAVEPOINT user_txn")
+        try:
+            txn = self._apply(sender, payload, lambda t: fn.impl(t, *values), max_gas, gas_unit_price, txn_hash)
+            status, vm_status, gas_used, version = "Success", "Executed successfully", \
+                txn["output"]["Move"]["gas_used"], txn["block_height"]
+        except (MoveAbort, OutOfGas, InputError) as e:  # InputError: what the VM would not take (a bad summary)
+            self.store.conn.execute("ROLLBACK TO user_txn")
+            if isinstance(e, MoveAbort):
+                vm_status = move_abort_text(e, "named" if abort_style.startswith("node") else abort_style)
+            else:
+                vm_status = "OUT_OF_GAS" if isinstance(e, OutOfGas) else f"MISCELLANEOUS_ERROR: {e}"
+            gas_used = e.txn["output"]["Move"]["gas_used"] if isinstance(e, OutOfGas) else 5
+            status = "Fail"
+            version = int(self.store.meta_get("version") or 0) + 1  # a failed one is in a block too
+            self.store.meta_set("version", str(version))
+            self._new_block(version, txn_hash)
+        self.store.conn.execute("RELEASE user_txn")
+        self._bump_sequence(sender)
+        self.store.conn.execute(
+            "INSERT INTO node_txns VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (txn_hash, sender, sequence_number, status, vm_status, version, gas_used, max_gas, gas_unit_price,
+             expiration_secs, payload["function"], json.dumps(payload["arguments"])))
+        return "committed", status
 
     def _txn_json(self, sender: str, payload: dict, events: list, gas_used: int, h: str | None, vm_status: str,
                   status: str, max_gas: int | None, gas_unit_price: int | None, version: int | None = None,
@@ -362,25 +435,40 @@ class Chain:
         return dict(zip(("height", "hash", "parent", "timestamp_us", "txn_hash"), row))
 
     def transaction(self, h: str) -> dict[str, Any] | None:
-        """A committed transaction by hash, as the node serves it (events rebuilt from the log)."""
+        """A committed transaction by hash, as the node serves it (events rebuilt from the log); one signed
+        and submitted through the node with its own header (sequence number, gas, expiry) and status."""
+        node = self.store.conn.execute(
+            "SELECT sender, sequence_number, status, vm_status, version, gas_used, max_gas, gas_unit_price, "
+            "expiration_secs, function, arguments FROM node_txns WHERE hash=?", (h.lower(),)).fetchone()
+        if node is not None:
+            sender, seq, status, vm_status, version, gas_used, max_gas, price, expiry, function, arguments = node
+            payload = {"function": function, "type_arguments": [], "arguments": json.loads(arguments)}
+            events = self._events_of(version) if status == "Success" else []
+            txn = self._txn_json(sender, payload, events, gas_used, h.lower(), vm_status, status, max_gas, price,
+                                 version, self.block(version))
+            txn["header"].update(sequence_number=seq, expiration_timestamp_secs=expiry)
+            return txn
         row = self.store.conn.execute(
             "SELECT version, hash, sender, function, arguments, gas_used FROM transactions WHERE hash=?",
             (h.lower(),)).fetchone()
         if row is None:
             return None
         version, h, sender, function, arguments, gas_used = row
-        events = [{"guid": {"creation_number": "0", "account_address": ty.split("::", 1)[0]},
-                   "sequence_number": str(seq), "type": ty, "data": json.loads(d)}
-                  for seq, ty, d in self.store.conn.execute(
-                      "SELECT seq, type, data FROM events WHERE version=? ORDER BY id", (version,))]
+        events = self._events_of(version)
         payload = {"function": function, "type_arguments": [], "arguments": json.loads(arguments)}
         return self._txn_json(sender, payload, events, gas_used, h, "Executed successfully", "Success",
                               None, None, version, self.block(version))
 
+    def _events_of(self, version: int) -> list[dict[str, Any]]:
+        return [{"guid": {"creation_number": "0", "account_address": ty.split("::", 1)[0]},
+                 "sequence_number": str(seq), "type": ty, "data": json.loads(d)}
+                for seq, ty, d in self.store.conn.execute(
+                    "SELECT seq, type, data FROM events WHERE version=? ORDER BY id", (version,))]
+
     def sequence_number(self, account: str) -> int:
-        """How many transactions ``account`` has sent."""
-        (n,) = self.store.conn.execute("SELECT COUNT(*) FROM transactions WHERE sender=?", (account,)).fetchone()
-        return n
+        """The account's next sequence number: how many user transactions it has sent (a failed one counts)."""
+        row = self.store.conn.execute("SELECT sequence_number FROM accounts WHERE addr=?", (account,)).fetchone()
+        return row[0] if row else 0
 
     def view(self, function_id: str, args: list[str] = (), *, type_args: list[str] = ()) -> list[Any]:
         """Call a view function; the ``result`` array in Move JSON, or MoveAbort."""

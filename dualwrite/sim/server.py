@@ -34,6 +34,9 @@ from dualwrite.words import count
 MAX_EVENTS_LIMIT = 100
 DEFAULT_EVENTS_LIMIT = 20
 MAX_BODY = 1 << 20
+#: what only the emulated node answers (a real node has no such path): the state it serves and its modules,
+#: so `--backend sim --rpc-url URL` can check it reads the chain it writes, and learn the module addresses
+SIM_INFO_PATH = "dualwrite/v1/sim"
 
 
 @dataclass
@@ -46,10 +49,31 @@ class Faults:
     latency: float = 0.0
     share_drop: float = 0.0
     seed: int | None = None
+    # the write path's drills (``sim/node.py``): accepted and never executed, 503 on submit, a slow commit
+    share_txn_drop: float = 0.0
+    share_mempool_full: float = 0.0
+    commit_delay: float = 0.0
+    mempool_size: int | None = None
+    #: ``node-hash=smr``: answer each submit with a digest of the node's own (as a real Supra node does, whose
+    #: hash is not the client's), and serve the transaction under it
+    own_hash: bool = False
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
+        self._txn_rng = random.Random(None if self.seed is None else self.seed + 1)
         self._lock = threading.Lock()
+
+    def draw_txn(self) -> str | None:
+        """What a submitted transaction meets: ``drop`` (accepted, never executed), ``full`` (503), or nothing."""
+        if not (self.share_txn_drop or self.share_mempool_full):
+            return None
+        with self._lock:
+            x = self._txn_rng.random()
+        if x < self.share_mempool_full:
+            return "full"
+        if x < self.share_mempool_full + self.share_txn_drop:
+            return "drop"
+        return None
 
     def draw(self) -> str | None:
         """Which fault this request gets, if any."""
@@ -66,34 +90,53 @@ class Faults:
         return bool(self.share_503 or self.share_429 or self.latency or self.share_drop)
 
 
+FAULT_KINDS = ("503", "429", "retry-after", "latency", "drop", "txn-drop", "mempool-full", "commit-delay",
+               "mempool-size", "node-hash")
+_SHARES = {"503": "share_503", "429": "share_429", "drop": "share_drop", "txn-drop": "share_txn_drop",
+           "mempool-full": "share_mempool_full"}
+
+
 def parse_fault(text: str, faults: Faults) -> None:
-    """``503=20%``, ``429=0.1``, ``retry-after=2``, ``latency=50ms``, ``drop=5%``."""
+    """``503=20%``, ``429=0.1``, ``retry-after=2``, ``latency=50ms``, ``drop=5%`` (requests); ``txn-drop=10%``
+    (a share of submitted transactions accepted and never executed), ``mempool-full=20%`` (a share of submits
+    answered 503), ``mempool-size=N`` (503 once N transactions wait), ``commit-delay=200ms`` (transactions)."""
     kind, sep, value = text.partition("=")
     kind = kind.strip().lower()
     value = value.strip()
     if not sep or not value:
-        raise InputError(f"--fault {text!r}: expected KIND=VALUE (503=20%, 429=10%, retry-after=2, latency=50ms, drop=5%)")
+        raise InputError(f"--fault {text!r}: expected KIND=VALUE (503=20%, 429=10%, retry-after=2, latency=50ms, "
+                         f"drop=5%, txn-drop=10%, mempool-full=20%, mempool-size=100, commit-delay=200ms)")
     try:
-        if kind in ("503", "429", "drop"):
+        if kind in _SHARES:
             share = float(value[:-1]) / 100 if value.endswith("%") else float(value)
             if not 0 <= share <= 1:
                 raise ValueError
-            setattr(faults, {"503": "share_503", "429": "share_429", "drop": "share_drop"}[kind], share)
-        elif kind == "latency":
+            setattr(faults, _SHARES[kind], share)
+        elif kind in ("latency", "commit-delay"):
             m = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s)?", value)
             if not m:
                 raise ValueError
-            faults.latency = float(m[1]) / (1000 if m[2] in (None, "ms") else 1)
+            setattr(faults, kind.replace("-", "_"), float(m[1]) / (1000 if m[2] in (None, "ms") else 1))
         elif kind == "retry-after":
             faults.retry_after = int(value)
             if faults.retry_after < 0:
                 raise ValueError
+        elif kind == "node-hash":
+            if value not in ("smr", "dualwrite"):
+                raise ValueError
+            faults.own_hash = value == "smr"
+        elif kind == "mempool-size":
+            faults.mempool_size = int(value)
+            if faults.mempool_size < 1:
+                raise ValueError
         else:
-            raise InputError(f"--fault {text!r}: unknown kind {kind!r} (503, 429, retry-after, latency, drop)")
+            raise InputError(f"--fault {text!r}: unknown kind {kind!r} ({', '.join(FAULT_KINDS)})")
     except ValueError:
         raise InputError(f"--fault {text!r}: {value!r} is not a valid value for {kind}") from None
     if faults.share_503 + faults.share_429 + faults.share_drop > 1:
         raise InputError(f"--fault {text!r}: the shares of 503, 429 and drop add up to more than 100%")
+    if faults.share_txn_drop + faults.share_mempool_full > 1:
+        raise InputError(f"--fault {text!r}: the shares of txn-drop and mempool-full add up to more than 100%")
 
 
 class HttpError(Exception):
@@ -167,12 +210,36 @@ class NodeServer(ThreadingHTTPServer):
         self.chain_kwargs = {"lottery_multi": lottery_multi, "lottery": lottery}
         with Chain(self.state, **self.chain_kwargs) as c:  # fail at start on a bad state file
             self.addresses = c.addresses
-        super().__init__(address, Handler)
+        from dualwrite.sim.node import Mempool
+
+        self.mempool = Mempool(self.state, self.chain_kwargs, self.faults, self.abort_style)
+        try:
+            super().__init__(address, Handler)
+        except BaseException:
+            self.mempool.stop()
+            raise
+
+    def server_close(self) -> None:
+        super().server_close()
+        self.mempool.stop()
 
     @property
     def base_url(self) -> str:
         host, port = self.server_address[:2]
         return f"http://{host}:{port}"
+
+    def info(self) -> dict[str, Any]:
+        """``GET /dualwrite/v1/sim``: the state file served, the module addresses, the chain id."""
+        from dualwrite.sim.chain import CHAIN_ID
+
+        return {"state": os.path.realpath(self.state), "lottery_multi": self.addresses.lottery_multi,
+                "lottery": self.addresses.lottery, "chain_id": CHAIN_ID}
+
+    def env(self) -> dict[str, str]:
+        """What a client needs, as the environment variables dualwrite reads (``sim serve --env``)."""
+        return {"DUALWRITE_RPC_URL": self.base_url, "DUALWRITE_LOTTERY_MULTI_ADDRESS": self.addresses.lottery_multi,
+                "DUALWRITE_LOTTERY_ADDRESS": self.addresses.lottery, "DUALWRITE_STATE": os.path.realpath(self.state),
+                "DUALWRITE_SIM_SERVE_PID": str(os.getpid())}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -253,8 +320,12 @@ class Handler(BaseHTTPRequestHandler):
             if kind == "429":
                 return self._send(429, {"message": "too many requests"},
                                   {"Retry-After": str(faults.retry_after)})
+        from dualwrite.sim.node import Refused
+
         try:
             status, out, headers = self.route(method, body)
+        except Refused as e:
+            return self._send(e.status, {"message": e.message})
         except HttpError as e:
             return self._send(e.status, {"message": e.message}, e.headers)
         except MoveAbort as e:
@@ -282,10 +353,13 @@ class Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         parts = [unquote(p) for p in url.path.split("/") if p]
         query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+        if parts == SIM_INFO_PATH.split("/") and method == "GET":
+            return 200, self.server.info(), None
         if len(parts) < 3 or parts[0] != "rpc" or parts[1] not in ("v1", "v2", "v3"):
             raise HttpError(404, f"no such endpoint: {url.path}")
         version, rest = parts[1], parts[2:]
-        want = "POST" if rest == ["view"] else "GET"
+        posts = rest == ["view"] or rest in (["transactions", "submit"], ["transactions", "simulate"])
+        want = "POST" if posts else "GET"
         if method != want:
             raise HttpError(405, f"{method} not allowed on {url.path}")
         if rest == ["view"]:
@@ -299,14 +373,39 @@ class Handler(BaseHTTPRequestHandler):
             from dualwrite.sim.chain import CHAIN_ID
 
             return 200, CHAIN_ID, None
+        if rest[0] == "transactions" and rest[1:] in (["submit"], ["simulate"]):
+            from dualwrite.sim.node import parse_body
+
+            value = parse_body(body, self.headers.get("Content-Type") or "")
+            pool = self.server.mempool
+            if rest[1] == "submit":
+                return 200, pool.submit(self.chain, value), None
+            return 200, node_txn(pool.simulate(self.chain, value)), None
+        if rest[0] == "transactions" and rest[1:] == ["estimate_gas_price"]:
+            from dualwrite.sim.node import GAS_PRICE
+
+            return 200, {"mean_gas_price": GAS_PRICE, "max_gas_price": GAS_PRICE, "median_gas_price": GAS_PRICE}, None
+        if rest[0] == "transactions" and rest[1:] == ["parameters"]:
+            from dualwrite.sim.node import MAX_TTL_S
+
+            return 200, {"max_transaction_time_to_live_seconds": MAX_TTL_S}, None
         if rest[0] == "transactions" and len(rest) == 2:
             txn = self.chain.transaction(rest[1])
             if txn is None:
+                waiting = self.server.mempool.pending(rest[1])
+                if waiting is not None:
+                    from dualwrite.sim.node import pending_json
+
+                    return 200, pending_json(waiting, v1=version == "v1"), None
+                self.server.mempool.heartbeat(self.chain)
                 raise HttpError(404, f"Transaction not found: {rest[1]}")
             return 200, node_txn(txn), None
         if rest[0] == "accounts" and len(rest) == 2:
             return 200, self.account(rest[1]), None
         if version == "v3" and rest == ["block"]:
+            # the latest block is the node's clock (expiries are reckoned by it): a live chain keeps producing
+            # blocks, so an idle emulator makes one at its clock before answering, as it does for a lookup
+            self.server.mempool.heartbeat(self.chain)
             block = self.chain.block()
             if block is None:
                 raise HttpError(404, "no block committed yet")
@@ -383,15 +482,15 @@ class Handler(BaseHTTPRequestHandler):
         except InputError as e:
             raise HttpError(400, str(e)) from None
         chain = self.chain
-        n = chain.sequence_number(addr)
-        if n == 0 and addr not in (chain.addresses.lottery_multi, chain.addresses.lottery):
+        pool = self.server.mempool
+        if not pool.account_exists(chain, addr):
             raise HttpError(404, f"Account not found: {addr}")
-        return {"sequence_number": n, "authentication_key": addr}
+        return {"sequence_number": chain.sequence_number(addr), "authentication_key": pool.authentication_key(chain, addr)}
 
 
 def serve(state: Path, host: str = "127.0.0.1", port: int = 0, faults: Faults | None = None, *,
-          log: bool = False, announce=print, require_header: tuple[str, str] | None = None) -> None:
-    """Serve until SIGINT or SIGTERM; the first line ``announce``d is the base URL."""
+          log: bool = False, announce=lambda server: print(server.base_url, flush=True), require_header: tuple[str, str] | None = None) -> None:
+    """Serve until SIGINT or SIGTERM; once it listens, ``announce(server)`` (the CLI prints the base URL first)."""
     server = NodeServer((host, port), state, faults, log=log, require_header=require_header,
                         lottery_multi=os.environ.get("DUALWRITE_SIM_LOTTERY_MULTI_ADDRESS") or None,
                         lottery=os.environ.get("DUALWRITE_SIM_LOTTERY_ADDRESS") or None)
@@ -400,7 +499,7 @@ def serve(state: Path, host: str = "127.0.0.1", port: int = 0, faults: Faults | 
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
     thread.start()
     try:
-        announce(server.base_url)
+        announce(server)
         stop.wait()
     finally:
         server.shutdown()

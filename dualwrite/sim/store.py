@@ -19,8 +19,22 @@ from typing import Any, Iterator
 
 from dualwrite.errors import BackendError, BackendUnavailable, InputError
 
-SCHEMA_VERSION = 2  # 2: blocks (height, timestamp) and the simulator clock
+SCHEMA_VERSION = 3  # 2: blocks (height, timestamp) and the simulator clock; 3: accounts, node transactions
 BUSY_TIMEOUT_S = 60.0
+
+#: what schema 3 added (the tables and indexes the emulated node's write path uses): made by a new state and by
+#: the migration from 2, from this one text
+SCHEMA_3 = """
+-- each account's next sequence number: user transactions (CLI path or signed through the node) move it
+CREATE TABLE IF NOT EXISTS accounts (addr TEXT PRIMARY KEY, sequence_number INTEGER NOT NULL);
+-- transactions signed by a key and submitted to the emulated node: Success (also in transactions) or Fail
+CREATE TABLE IF NOT EXISTS node_txns (hash TEXT PRIMARY KEY, sender TEXT NOT NULL, sequence_number INTEGER NOT NULL,
+    status TEXT NOT NULL, vm_status TEXT NOT NULL, version INTEGER NOT NULL, gas_used INTEGER NOT NULL,
+    max_gas INTEGER NOT NULL, gas_unit_price INTEGER NOT NULL, expiration_secs INTEGER NOT NULL,
+    function TEXT NOT NULL, arguments TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS transactions_hash ON transactions (hash);
+CREATE INDEX IF NOT EXISTS events_version ON events (version);
+"""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -46,6 +60,11 @@ CREATE TABLE IF NOT EXISTS transactions (version INTEGER PRIMARY KEY, hash TEXT 
 -- one block per transaction (height = version), plus the empty blocks a clock advance produces
 CREATE TABLE IF NOT EXISTS blocks (height INTEGER PRIMARY KEY, hash TEXT NOT NULL, parent TEXT NOT NULL,
     timestamp_us INTEGER NOT NULL, txn_hash TEXT);
+""" + SCHEMA_3
+
+#: schema 2 had no accounts: each sender's count of transactions is its sequence number
+MIGRATE_2_TO_3 = SCHEMA_3 + """
+INSERT OR IGNORE INTO accounts (addr, sequence_number) SELECT sender, COUNT(*) FROM transactions GROUP BY sender
 """
 
 #: schema 1 had no blocks: each transaction becomes its own block, at its commit time
@@ -135,11 +154,14 @@ class Store:
             row = self.conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
         except sqlite3.OperationalError:
             return False  # no tables yet
-        if row is not None and row[0] == "1":
+        if row is not None and row[0] in ("1", "2"):
             with self.write():
-                for stmt in MIGRATE_1_TO_2.split(";"):
-                    if stmt.strip():
-                        self.conn.execute(stmt)
+                row = self.conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()  # under the lock
+                steps = {"1": [MIGRATE_1_TO_2, MIGRATE_2_TO_3], "2": [MIGRATE_2_TO_3]}.get(row[0], [])
+                for script in steps:
+                    for stmt in script.split(";"):
+                        if stmt.strip():
+                            self.conn.execute(stmt)
                 self.meta_set("schema", str(SCHEMA_VERSION))
             return True
         if row is not None and row[0] != str(SCHEMA_VERSION):

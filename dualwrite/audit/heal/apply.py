@@ -22,10 +22,11 @@ from dualwrite import bridge
 from dualwrite.audit.diff import LotteryDiff, State, diff
 from dualwrite.audit.heal.journal import DEFAULT_RESUME_WITHIN, Journal, RunInfo
 from dualwrite.audit.heal.plan import (CLEAR, ENABLE_MIRROR, MIRROR, RESTORE_MIRROR, SET, HealPlan, LotteryPlan,
-                                       Step, default_journal, plan)
+                                       VERDICTS, Step, default_journal, plan)
 from dualwrite.audit.locks import Lock, lock_dir
 from dualwrite.backends.base import Backend, identity_key, identity_of
 from dualwrite.errors import BackendError, DualwriteError, ExitCode, MoveAbort, TransactionFailed
+from dualwrite.sender import Call, Outcome as SendOutcome, Sender
 
 @dataclass
 class LotteryOutcome:
@@ -91,13 +92,27 @@ class HealReport:
             return ExitCode.MISMATCH
         return ExitCode.OK
 
+    @property
+    def healed(self) -> list[int]:
+        return [o.lottery_id for o in self.outcomes if o.healed and o.before != "ok"]
+
+    @property
+    def not_healed(self) -> list[int]:
+        return [o.lottery_id for o in self.outcomes if not o.healed and o.verdict not in ("nothing", "waiting")]
+
+    def counts(self) -> dict[str, int]:
+        """Lotteries per plan verdict (every verdict, zeros too), then how many were healed and not (when applied)."""
+        out = dict.fromkeys(VERDICTS, 0)
+        for lp in self.plan.lotteries:
+            out[lp.verdict] += 1
+        return {**out, "healed": len(self.healed), "not_healed": len(self.not_healed)}
+
     def to_json(self) -> dict[str, Any]:
-        return {"applied": self.applied, "plan": self.plan.to_json(), "journal": self.journal, "run": self.run_id,
+        return {"backend": self.plan.backend, "applied": self.applied, "counts": self.counts(),
+                "plan": self.plan.to_json(), "journal": self.journal, "run": self.run_id,
                 "resumed": self.resumed, "chain": self.chain, "resume_within_s": self.resume_within_s,
                 "notes": self.notes, "mirror_steps": [m.to_json() for m in self.mirror_steps],
-                "outcomes": [o.to_json() for o in self.outcomes],
-                "healed": [o.lottery_id for o in self.outcomes if o.healed and o.before != "ok"],
-                "not_healed": [o.lottery_id for o in self.outcomes if not o.healed and o.verdict not in ("nothing", "waiting")],
+                "outcomes": [o.to_json() for o in self.outcomes], "healed": self.healed, "not_healed": self.not_healed,
                 "errors": self.global_errors, "exit_code": int(self.exit_code)}
 
 
@@ -123,6 +138,17 @@ def _do(backend: Backend, step: Step):
     raise ValueError(step.action)  # pragma: no cover
 
 
+def _call(step: Step) -> tuple[str, list[str]]:
+    """A lottery step's entry function and arguments (what the sender signs over RPC)."""
+    if step.action == SET:
+        return bridge.set_expected_call(step.lottery_id, bytes.fromhex(step.expected_hash[2:]))  # type: ignore[arg-type,index]
+    if step.action == MIRROR:
+        return bridge.mirror_call(step.lottery_id)  # type: ignore[arg-type]
+    if step.action == CLEAR:
+        return bridge.clear_call(step.lottery_id)  # type: ignore[arg-type]
+    raise ValueError(step.action)  # pragma: no cover - the mirror switch goes through _do
+
+
 def _age(t: timedelta) -> str:
     s = int(t.total_seconds())
     return f"{s // 3600}h{s % 3600 // 60:02d}m"
@@ -131,13 +157,15 @@ def _age(t: timedelta) -> str:
 def heal(backend: Backend, ids: Iterable[int] | None = None, *, apply: bool = False, enable_mirror: bool = False,
          journal: Path | None = None, resume_within: timedelta = DEFAULT_RESUME_WITHIN,
          progress: Callable[[LotteryOutcome], None] | None = None,
-         on_plan: Callable[[HealPlan], None] | None = None) -> HealReport:
+         on_plan: Callable[[HealPlan], None] | None = None, in_flight: int | None = None) -> HealReport:
     """Plan (dry run, the default) or apply-and-prove the repair of the given ids, or of every failing one.
 
     Applying holds the journal's lock (exclusive) and the chain's lock (exclusive when the run may
     switch the mirror, shared otherwise) for the whole run; ``HealBusy`` when another heal has either.
     When applying, ``on_plan`` is called once with the plan read under the locks (its lotteries are
-    the work to do), then ``progress`` once with each lottery's outcome, as it is known.
+    the work to do), then ``progress`` once with each lottery's outcome, as it is known. The repairs'
+    transactions go through the one sender (``dualwrite.sender``): over RPC up to ``in_flight`` of
+    them in flight, in order.
     """
     ident = identity_of(backend)
     key = identity_key(ident)
@@ -170,14 +198,34 @@ def heal(backend: Backend, ids: Iterable[int] | None = None, *, apply: bool = Fa
                   for r in fresh[:-1]]  # type: ignore[union-attr]
         flips = enable_mirror or (previous is not None and previous.mirror is not None)
         with Lock(lock_dir() / f"chain-{key}.lock", f"the chain ({backend.describe()})", exclusive=flips):
-            return _apply(backend, id_list, enable_mirror, j, ident, key, previous, stale, notes, resume_within,
-                          progress, on_plan)
+            with j:  # open for the run (heal's own lock above guards it)
+                return _apply(backend, id_list, enable_mirror, j, ident, key, previous, stale, notes, resume_within,
+                              progress, on_plan, in_flight)
 
 
 def _apply(backend: Backend, ids: list[int] | None, enable_mirror: bool, j: Journal, ident: dict[str, str], key: str,
            previous: RunInfo | None, stale: list[tuple[RunInfo, str]], notes: list[str],
            resume_within: timedelta, progress: Callable[[LotteryOutcome], None] | None = None,
-           on_plan: Callable[[HealPlan], None] | None = None) -> HealReport:
+           on_plan: Callable[[HealPlan], None] | None = None, in_flight: int | None = None) -> HealReport:
+    run_id = previous.run if previous else uuid.uuid4().hex[:12]
+
+    def record(call: Call, status: str, fields: dict[str, Any], sync: bool) -> None:
+        s: Step = call.ref
+        j.append({"run": run_id, "event": "step", "key": s.key, "action": s.action, "lottery_id": s.lottery_id,
+                  "call": s.describe(), "status": status, **fields}, sync=sync)
+
+    sender = Sender(backend, record, j.sync, in_flight=in_flight)
+    if previous is not None and previous.begun and sender.over_rpc:
+        # over RPC: what the interrupted run began is settled by hash before the chain is planned again
+        begun = [(Call("", [], Step(action, lid, None)), txns) for _key, (action, lid, txns) in previous.begun.items()]
+        for o in sender.settle_begun(begun):
+            if o.error is None:
+                record(o.call, "done", {"transaction_hash": o.txn_hash, "events": o.result.event_names(),
+                                        "settled_on_resume": True}, True)
+                previous.done.add(o.call.ref.key)
+            else:
+                record(o.call, "failed", {"transaction_hash": o.txn_hash, "error": str(o.error),
+                                          "settled_on_resume": True}, True)
     # the plan is read under the locks: no other heal changes the chain between it and the steps
     hp = plan(backend, ids, enable_mirror=enable_mirror)
     if on_plan:
@@ -186,13 +234,13 @@ def _apply(backend: Backend, ids: list[int] | None, enable_mirror: bool, j: Jour
                         resume_within_s=resume_within.total_seconds())
     done: set[str] = set()
     mirror_state: str | None = None  # as the run_info of this run: "on", "uncertain", None
+    report.run_id = run_id
     if previous:
-        report.run_id, done, mirror_state = previous.run, set(previous.done), previous.mirror
+        done, mirror_state = set(previous.done), previous.mirror
         report.resumed = True
         j.append({"run": report.run_id, "event": "run_resume", "backend": hp.backend, "chain_key": key,
                   "pid": os.getpid()})
     else:
-        report.run_id = uuid.uuid4().hex[:12]
         j.append({"run": report.run_id, "event": "run_start", "backend": hp.backend, "chain": ident, "chain_key": key,
                   "pid": os.getpid(), "plan": hp.to_json()})
     for r, why in stale:
@@ -300,7 +348,7 @@ def _apply(backend: Backend, ids: list[int] | None, enable_mirror: bool, j: Jour
         report.mirror_steps.append(MirrorStep("leave_on", "skipped", "the mirror was on: heal leaves it on", True))
 
     try:
-        _repair_all(hp, report, step, backend, j, progress)
+        _repair_all(hp, report, sender, still_done, done, backend, j, progress)
     except KeyboardInterrupt:
         # Ctrl-C at 3 a.m.: do not leave a mirror we switched on running unattended. The run stays
         # unfinished in the journal, so the next heal continues it.
@@ -320,9 +368,25 @@ def _apply(backend: Backend, ids: list[int] | None, enable_mirror: bool, j: Jour
     return report
 
 
-def _repair_all(hp: HealPlan, report: HealReport, step, backend: Backend, j: Journal,
-                progress: Callable[[LotteryOutcome], None] | None = None) -> None:
-    """Each lottery's steps in order, then the re-read that alone can call it healed."""
+def _repair_all(hp: HealPlan, report: HealReport, sender: Sender, still_done, done: set[str], backend: Backend,
+                j: Journal, progress: Callable[[LotteryOutcome], None] | None) -> None:
+    """Each lottery's steps in order through the sender, then the re-read that alone can call it healed.
+
+    On the CLI path a failed step ends its lottery's steps; over RPC a lottery's steps are in flight
+    together, so each one's real outcome is recorded (the re-read then says what the chain holds)."""
+
+    def reread(lp: LotteryPlan, out: LotteryOutcome) -> None:
+        try:
+            after = diff(backend, lp.lottery_id)
+            out.after_diff, out.after, out.healed = after, after.state.value, after.state is State.OK
+        except DualwriteError as e:
+            out.error = out.error or f"re-read failed: {e}"
+            out.error_kind = out.error_kind or _error_kind(e)
+        j.append({"run": report.run_id, "event": "verify", "lottery_id": lp.lottery_id, "state": out.after,
+                  "healed": out.healed}, sync=not sender.over_rpc)
+        if progress:
+            progress(out)
+
     for lp in hp.lotteries:
         out = LotteryOutcome(lp.lottery_id, lp.diff.state.value, lp.verdict)
         report.outcomes.append(out)
@@ -336,22 +400,41 @@ def _repair_all(hp: HealPlan, report: HealReport, step, backend: Backend, j: Jou
             if progress:
                 progress(out)
             continue
-        try:
-            for s in lp.steps:
-                r = step(s, lp)
-                (out.skipped if r == "skipped" else out.done).append(s.action)
-        except DualwriteError as e:
-            out.error, out.error_kind = str(e), _error_kind(e)
-        try:
-            after = diff(backend, lp.lottery_id)
-            out.after_diff, out.after, out.healed = after, after.state.value, after.state is State.OK
-        except DualwriteError as e:
-            out.error = out.error or f"re-read failed: {e}"
-            out.error_kind = out.error_kind or _error_kind(e)
-        j.append({"run": report.run_id, "event": "verify", "lottery_id": lp.lottery_id, "state": out.after,
-                  "healed": out.healed})
-        if progress:
-            progress(out)
+        sender.room()
+        left = {"steps": 0, "all_sent": False}
+
+        def settled(o: SendOutcome, lp: LotteryPlan = lp, out: LotteryOutcome = out, left: dict = left) -> None:
+            s: Step = o.call.ref
+            if o.error is None:
+                sender.record(o.call, "done", {"transaction_hash": o.txn_hash, "events": o.result.event_names()},
+                              not sender.over_rpc)
+                done.add(s.key)
+                out.done.append(s.action)
+            else:
+                sender.record(o.call, "failed", {"error": str(o.error), **(
+                    {"transaction_hash": o.txn_hash} if o.txn_hash else {})}, not sender.over_rpc)
+                if out.error is None:
+                    out.error, out.error_kind = str(o.error), _error_kind(o.error)
+            left["steps"] -= 1
+            if left["all_sent"] and left["steps"] == 0:
+                reread(lp, out)
+
+        for s in lp.steps:
+            if out.error is not None and not sender.over_rpc:
+                break  # the CLI path: a failed step ends this lottery's steps (the re-read says the rest)
+            if still_done(s, lp):
+                out.skipped.append(s.action)
+                continue
+            left["steps"] += 1
+            function, args = _call(s)
+            sender.send(Call(function, args, s, run=lambda s=s: _do(backend, s)), settled)
+        left["all_sent"] = True
+        if left["steps"] == 0:
+            reread(lp, out)
+    try:
+        sender.drain()
+    finally:
+        sender.close()
 
 
 __all__ = ["HealReport", "LotteryOutcome", "MirrorStep", "heal"]

@@ -18,6 +18,7 @@ from dualwrite.audit.locks import Lock
 from dualwrite.backends.base import Backend, identity_key, identity_of, without_read_path
 from dualwrite.errors import InputError
 from dualwrite.journal import MAX_RECORD_BYTES, JsonlJournal, Line
+from dualwrite.sender import journalled_txn
 
 
 #: how old (since its last record) an unfinished run may be and still be continued: an interrupted heal is
@@ -62,6 +63,8 @@ class RunInfo:
     #: the mirror as this run left it: "on" (it turned it on, confirmed), "uncertain" (its enable was cut
     #: short before it was confirmed), None (it did not turn it on, or turned it off again)
     mirror: str | None = None
+    #: over RPC: steps begun and not settled, by key: (action, lottery id, the transactions journalled for it)
+    begun: dict[str, tuple[str, int | None, list[dict]]] = field(default_factory=dict)
 
     @property
     def chain_now(self) -> str | None:
@@ -126,6 +129,10 @@ class Journal(JsonlJournal):
                 status, action = r["status"], r["action"]
                 if status == "done":
                     run.done.add(r["key"])
+                if status == "started" and (t := journalled_txn(r)) is not None:
+                    run.begun.setdefault(r["key"], (action, r.get("lottery_id"), []))[2].append(t)
+                elif status in ("done", "failed", "skipped"):
+                    run.begun.pop(r["key"], None)
                 if action == ENABLE_MIRROR:
                     if status == "done":
                         run.mirror = "on"

@@ -56,6 +56,10 @@ class Step:
                 "call": self.describe()}
 
 
+#: what a lottery's plan can say, in the order ``heal --json`` counts them
+VERDICTS = ("repair", "ok", "waiting", "nothing", "unhealable", "blocked")
+
+
 @dataclass
 class LotteryPlan:
     diff: LotteryDiff
