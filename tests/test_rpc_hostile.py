@@ -293,3 +293,32 @@ def test_cutover_apply_stops_when_the_chain_changes_and_sends_nothing_after(worl
         assert "says chain 7, but this run started on chain 255" in p.stdout + p.stderr
     registered = [i for i in range(4, 12) if bridge.status(world.backend, i).expected_hash is not None]
     assert 0 < len(registered) < 8 and registered == list(range(4, 4 + len(registered)))  # in order, then stopped
+
+
+def test_heal_apply_stops_when_the_chain_changes_and_repairs_nothing_after(world, node) -> None:
+    """heal --apply on sim with its reads over the emulated node: planned on chain 255; mid-repair the node
+    starts answering for chain 7; heal stops (exit 3, one line naming both chains), and the lotteries after
+    the change are left as they were (not one error line per lottery while it goes on)."""
+    drifted = list(range(4, 12))
+    world.finalize(*drifted)
+    for i in drifted:
+        world.tamper(i, "--set", "tickets_sold=5", "--fix-hash")
+    flip = {"after": None}
+
+    def rewrite(headers: dict[str, str]) -> dict[str, str]:
+        if flip["after"] is not None and h.requests > flip["after"]:
+            return {**headers, "x-supra-chain-id": "7"}
+        return headers
+
+    with HostileNode(node.url, rewrite=rewrite) as h:
+        base = ["--state", str(world.path), "--rpc-url", h.url]
+        p = dw("heal", *map(str, drifted), *base)  # the dry run: the plan's reads, counted
+        assert p.returncode == 0 and "lottery 11: field_drift -> repair" in p.stdout, p.stdout + p.stderr
+        plan_reads = h.requests
+        flip["after"] = h.requests + plan_reads + 12  # a few lotteries into the repair
+        p = dw("heal", *map(str, drifted), "--apply", *base)
+        assert p.returncode == 3, p.stdout + p.stderr
+        said = [ln for ln in (p.stdout + p.stderr).splitlines() if "says chain 7" in ln]
+        assert len(said) == 1 and "but this run started on chain 255" in said[0], p.stdout + p.stderr
+    healed = [i for i in drifted if world.state_of(i).value == "ok"]
+    assert 0 < len(healed) < len(drifted) and healed == drifted[:len(healed)]  # in order, then stopped

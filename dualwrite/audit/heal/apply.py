@@ -25,7 +25,7 @@ from dualwrite.audit.heal.plan import (CLEAR, ENABLE_MIRROR, MIRROR, RESTORE_MIR
                                        VERDICTS, Step, default_journal, plan)
 from dualwrite.audit.locks import Lock, lock_dir
 from dualwrite.backends.base import Backend, identity_key, identity_of
-from dualwrite.errors import BackendError, DualwriteError, ExitCode, MoveAbort, TransactionFailed
+from dualwrite.errors import BackendError, ChainChanged, DualwriteError, ExitCode, MoveAbort, TransactionFailed
 from dualwrite.sender import Call, Outcome as SendOutcome, Sender
 
 @dataclass
@@ -379,6 +379,8 @@ def _repair_all(hp: HealPlan, report: HealReport, sender: Sender, still_done, do
         try:
             after = diff(backend, lp.lottery_id)
             out.after_diff, out.after, out.healed = after, after.state.value, after.state is State.OK
+        except ChainChanged:
+            raise  # the node answers for another chain: the run stops here, not one error per lottery
         except DualwriteError as e:
             out.error = out.error or f"re-read failed: {e}"
             out.error_kind = out.error_kind or _error_kind(e)
@@ -413,6 +415,8 @@ def _repair_all(hp: HealPlan, report: HealReport, sender: Sender, still_done, do
             else:
                 sender.record(o.call, "failed", {"error": str(o.error), **(
                     {"transaction_hash": o.txn_hash} if o.txn_hash else {})}, not sender.over_rpc)
+                if isinstance(o.error, ChainChanged):
+                    raise o.error  # recorded; nothing more is sent to a node that names another chain
                 if out.error is None:
                     out.error, out.error_kind = str(o.error), _error_kind(o.error)
             left["steps"] -= 1
