@@ -119,11 +119,13 @@ def test_an_endless_events_answer_is_abandoned_at_its_limit(world, node) -> None
 # -- 3. the chain changes mid-run ----------------------------------------------------------------------------
 
 
-def chain_flips_after(n: int):
-    state = {"h": None}
+def chain_flips_after(n: int | None):
+    """A header rewrite naming chain 7 once the node (``state["h"]``) has answered more than ``state["after"]``
+    requests (None: not yet; a test may set it mid-way)."""
+    state = {"h": None, "after": n}
 
     def rewrite(headers: dict[str, str]) -> dict[str, str]:
-        if state["h"].requests > n:
+        if state["after"] is not None and state["h"] is not None and state["h"].requests > state["after"]:
             headers = {k: v for k, v in headers.items() if k.lower() != "x-supra-chain-id"}
             headers["x-supra-chain-id"] = "7"
         return headers
@@ -276,14 +278,9 @@ def test_cutover_apply_stops_when_the_chain_changes_and_sends_nothing_after(worl
     answering for chain 7; apply stops (exit 3) and no lottery is registered after the change."""
     lotteries = tmp_path / "lotteries.jsonl"
     lotteries.write_text("".join(json.dumps(make_summary(i).to_move_json()) + "\n" for i in range(4, 12)))
-    flip = {"after": None}
-
-    def rewrite(headers: dict[str, str]) -> dict[str, str]:
-        if flip["after"] is not None and h.requests > flip["after"]:
-            return {**headers, "x-supra-chain-id": "7"}
-        return headers
-
+    flip, rewrite = chain_flips_after(None)
     with HostileNode(node.url, rewrite=rewrite) as h:
+        flip["h"] = h
         base = ["--state", str(world.path), "--rpc-url", h.url]
         p = dw("cutover", "plan", str(lotteries), "--out", str(tmp_path / "plan.json"), *base)
         assert p.returncode == 0, p.stderr
@@ -303,14 +300,9 @@ def test_heal_apply_stops_when_the_chain_changes_and_repairs_nothing_after(world
     world.finalize(*drifted)
     for i in drifted:
         world.tamper(i, "--set", "tickets_sold=5", "--fix-hash")
-    flip = {"after": None}
-
-    def rewrite(headers: dict[str, str]) -> dict[str, str]:
-        if flip["after"] is not None and h.requests > flip["after"]:
-            return {**headers, "x-supra-chain-id": "7"}
-        return headers
-
+    flip, rewrite = chain_flips_after(None)
     with HostileNode(node.url, rewrite=rewrite) as h:
+        flip["h"] = h
         base = ["--state", str(world.path), "--rpc-url", h.url]
         p = dw("heal", *map(str, drifted), *base)  # the dry run: the plan's reads, counted
         assert p.returncode == 0 and "lottery 11: field_drift -> repair" in p.stdout, p.stdout + p.stderr
